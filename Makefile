@@ -1,0 +1,82 @@
+# The two commands a newcomer needs: `make book` and `make test`.
+# Both create .venv and install the pinned stack first (nothing installed by hand).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard book/[0-9]*.ipynb))
+
+.PHONY: install test unit nbval book mathjax lab execute clean help
+
+help:
+	@echo "make book     build the rendered book into _build/html"
+	@echo "make test     unit tests + nbval on every chapter"
+	@echo "make lab      open the chapters in JupyterLab"
+	@echo "make execute  re-run every chapter and store its outputs (after editing one)"
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests
+
+nbval: $(STAMP)
+	BEGAN_LITE_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	  --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory nbval
+
+execute: $(STAMP)
+	for nb in $(NOTEBOOKS); do \
+	  BEGAN_LITE_PROFILE=quick $(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; done
+
+lab: $(STAMP)
+	$(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab book/
+
+# MathJax 3 for the offline book, from the npm registry. Pinned: npm's `latest` is v4.
+# The tarball is cached in .cache/npm (git-ignored) and checked against its sha256; only
+# the entry script (the "-full" build: every TeX extension bundled, so nothing is
+# autoloaded), its woff-v2 fonts and its licence are copied into book/_static/mathjax/
+# (git-ignored). _config.yml points Sphinx's mathjax_path there.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA256 := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX_TGZ := .cache/npm/mathjax-$(MATHJAX_VERSION).tgz
+MATHJAX_DIR := book/_static/mathjax
+MATHJAX_JS := $(MATHJAX_DIR)/tex-chtml-full.js
+
+$(MATHJAX_TGZ):
+	mkdir -p $(@D)
+	cd $(@D) && npm pack --loglevel=error --cache "$$PWD/_cacache" mathjax@$(MATHJAX_VERSION) >/dev/null
+	echo "$(MATHJAX_SHA256)  $@" | sha256sum --check --quiet || { rm -f $@; exit 1; }
+
+$(MATHJAX_JS): $(MATHJAX_TGZ)
+	rm -rf $(MATHJAX_DIR)
+	mkdir -p $(MATHJAX_DIR)
+	tar -xzf $< -C $(MATHJAX_DIR) --strip-components=1 package/LICENSE
+	tar -xzf $< -C $(MATHJAX_DIR) --strip-components=2 package/es5/tex-chtml-full.js \
+	  --wildcards 'package/es5/output/chtml/fonts/woff-v2/*.woff'
+	touch $@
+
+mathjax: $(MATHJAX_JS)
+
+# Notebooks are not executed (execute_notebooks: off), so a clean build takes seconds:
+# _build/html is rebuilt from scratch (no stale pages), and --all re-reads every page so
+# that -W sees every warning, not only those of the pages changed since the last build.
+book: $(STAMP) $(MATHJAX_JS)
+	rm -rf _build/html
+	$(VENV)/bin/jupyter-book build -W --keep-going --all .
+	$(PY) book/check_offline.py _build/html
+	@echo "The book is in _build/html: open _build/html/index.html"
+
+clean:
+	rm -rf _build

@@ -1,0 +1,241 @@
+"""Configuration: the paper's defaults, the two profiles, device choice and seeding.
+
+Everything the training code needs is one dataclass, :class:`TrainConfig`, whose defaults
+are the paper's (Berthelot, Schumm & Metz 2017, arXiv:1703.10717) with the section cited
+beside each field. ``dataclasses.asdict(config)`` goes into every checkpoint and log.
+
+Two profiles pick sizes for the hardware at hand:
+
+* ``quick``: CPU and CI. Small 16x16 digits, small networks, a few thousand steps.
+* ``full``: a GPU. The paper's sizes (64x64 or 128x128, n = 128, Nz = Nh = 64).
+
+The profile comes from an argument, else the ``BEGAN_LITE_PROFILE`` environment variable
+(read when a function is called, never at import), else ``full`` when a GPU is present
+and ``quick`` otherwise.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+OBJECTIVES = ("began", "ebgan")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+# --------------------------------------------------------------------------- device & seed
+def _accelerator() -> str | None:
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return None
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to train on: ``device`` if given, else cuda, then mps, then cpu.
+
+    ``device`` may be ``None`` or ``"auto"`` (choose), or any torch device string such as
+    ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``. ``BEGAN_LITE_DEVICE`` in the environment
+    overrides the automatic choice (not an explicit argument).
+    """
+    if isinstance(device, torch.device):
+        requested = device
+    else:
+        if device is None or device == "auto":
+            device = os.environ.get("BEGAN_LITE_DEVICE") or "auto"
+        if not isinstance(device, str):
+            raise ValueError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {device!r}")
+        if device == "auto":
+            return torch.device(_accelerator() or "cpu")
+        try:
+            requested = torch.device(device)
+        except RuntimeError as err:
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda[:i]' or 'mps', got {device!r}") from err
+    if requested.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(requested)!r} was asked for, but CUDA is not available here; use 'cpu' or 'auto'")
+        if requested.index is not None and requested.index >= torch.cuda.device_count():
+            raise ValueError(f"device={str(requested)!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    elif requested.type == "mps":
+        if _accelerator() != "mps":
+            raise ValueError("device='mps' was asked for, but MPS is not available here; use 'cpu' or 'auto'")
+    elif requested.type != "cpu":
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda[:i]' or 'mps', got {str(requested)!r}")
+    return requested
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and all GPUs); return a CPU generator seeded alike."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    """``profile`` if given, else ``$BEGAN_LITE_PROFILE``, else ``full`` on a GPU and ``quick`` otherwise."""
+    if profile is None:
+        profile = os.environ.get("BEGAN_LITE_PROFILE") or None
+        if profile is None:
+            return "full" if torch.cuda.is_available() else "quick"
+        source = "BEGAN_LITE_PROFILE"
+    else:
+        source = "profile"
+    if profile not in PROFILES:
+        raise ValueError(f"{source} must be one of {PROFILES}, got {profile!r}")
+    return profile
+
+
+# --------------------------------------------------------------------------- TrainConfig
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and (n & (n - 1)) == 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a BEGAN or EBGAN run needs. Defaults are the paper's (section cited).
+
+    A few fields have no value in the paper; their comments say where ours come from.
+    Build one with ``TrainConfig(...)`` or :meth:`for_profile`; invalid values raise
+    ``ValueError`` naming the field and the accepted range.
+    """
+
+    # -- the objective
+    objective: str = "began"  # "began" (BEGAN §3.3-3.4) or "ebgan" (Zhao et al. 2017 §2.2)
+    gamma: float = 0.5  # diversity ratio γ = E[L(G(z))] / E[L(x)] (BEGAN §3.4); the paper shows 0.3, 0.5, 0.7
+    lambda_k: float = 0.001  # proportional gain λ_k of the k_t update (BEGAN §3.4)
+    k0: float = 0.0  # k_0, the initial weight of L(G(z)) in L_D (BEGAN §3.4)
+    eta: int = 1  # η, the norm of the pixel-wise loss L(v) = |v - D(v)|^η (BEGAN §3.1); the paper trains with L1
+    margin: float = 1.0  # m, EBGAN's hinge margin on D(G(z)) (EBGAN §2.2); not used by BEGAN
+    pt_weight: float = 0.1  # weight of EBGAN's pulling-away term (EBGAN §2.4 uses 0.1)
+
+    # -- the networks (BEGAN §3.5, Fig. 1)
+    image_size: int = 64  # the paper trains at 32 to 256 px (§4.1), 64 and 128 shown in Fig. 2
+    channels: int = 3  # RGB faces (CelebA) in the paper
+    filters: int = 128  # n, the width unit of Fig. 1 (scale i has i*n filters); the paper's text gives no value
+    repeat: int = 2  # 3x3 convolutions per scale (Fig. 1 draws two)
+    z_dim: int = 64  # N_z (§4.1: N_h = N_z = 64 in most experiments)
+    h_dim: int = 64  # N_h, the autoencoder bottleneck (§4.1)
+    skip: bool = False  # skip connections: upsampled first 8x8 tensor concatenated at every scale (§3.5)
+    vanishing_residual: bool = False  # vanishing residuals during early training (§3.5)
+
+    # -- optimisation (BEGAN §4.1)
+    lr: float = 1e-4  # Adam learning rate; the paper uses 5e-5 to 1e-4
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # Adam's defaults (the paper does not change them)
+    lr_decay: float = 0.5  # multiply lr by this when M_global stalls (§4.1: "decaying by a factor of 2")
+    lr_patience: int = 2000  # steps without a new best (smoothed) M_global before decaying; not in the paper
+    lr_min: float = 1e-6  # floor for the decayed learning rate; not in the paper
+    batch_size: int = 16  # §4.1
+    steps: int = 100_000  # total generator/discriminator updates; the paper trains for ~100k+
+
+    # -- the run
+    seed: int = 0
+    device: str = "auto"  # "auto" = cuda, then mps, then cpu (see pick_device)
+    dtype: str = "auto"  # "auto" = bfloat16 autocast on CUDA when supported, float32 elsewhere
+    profile: str = "full"  # which profile the values came from (for the record)
+    extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation -----------------------------------------------------------------------
+    def validate(self) -> None:
+        def need(cond: bool, name: str, rng: str) -> None:
+            if not cond:
+                raise ValueError(f"{name} must be {rng}, got {getattr(self, name)!r}")
+
+        def number(name: str) -> float:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            return float(v)
+
+        def integer(name: str) -> int:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
+            return int(v)
+
+        need(self.objective in OBJECTIVES, "objective", f"one of {OBJECTIVES}")
+        need(0.0 < number("gamma") <= 1.0, "gamma", "in (0, 1]")
+        need(number("lambda_k") >= 0.0, "lambda_k", ">= 0")
+        need(0.0 <= number("k0") <= 1.0, "k0", "in [0, 1]")
+        need(self.eta in (1, 2) and not isinstance(self.eta, bool), "eta", "1 or 2")
+        need(number("margin") > 0.0, "margin", "> 0")
+        need(number("pt_weight") >= 0.0, "pt_weight", ">= 0")
+        size = integer("image_size")
+        need(_is_power_of_two(size) and 8 <= size <= 128, "image_size", "a power of two in [8, 128]")
+        need(integer("channels") in (1, 3), "channels", "1 or 3")
+        need(integer("filters") >= 1, "filters", ">= 1")
+        need(integer("repeat") >= 1, "repeat", ">= 1")
+        need(integer("z_dim") >= 1, "z_dim", ">= 1")
+        need(integer("h_dim") >= 1, "h_dim", ">= 1")
+        need(number("lr") > 0.0, "lr", "> 0")
+        betas = self.adam_betas
+        need(
+            isinstance(betas, (tuple, list)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas),
+            "adam_betas", "two numbers in [0, 1)",
+        )
+        need(0.0 < number("lr_decay") <= 1.0, "lr_decay", "in (0, 1]")
+        need(integer("lr_patience") >= 1, "lr_patience", ">= 1")
+        need(number("lr_min") >= 0.0, "lr_min", ">= 0")
+        need(integer("batch_size") >= 1, "batch_size", ">= 1")
+        need(integer("steps") >= 0, "steps", ">= 0")
+        need(0 <= integer("seed") < 2**63, "seed", "an integer in [0, 2**63)")
+        need(isinstance(self.device, str), "device", "a string ('auto', 'cpu', 'cuda', 'mps')")
+        need(self.dtype in DTYPES, "dtype", f"one of {DTYPES}")
+        need(self.profile in PROFILES, "profile", f"one of {PROFILES}")
+
+    # -- construction helpers ---------------------------------------------------------------
+    @classmethod
+    def for_profile(cls, profile: str | None = None, **overrides: Any) -> "TrainConfig":
+        """The profile's settings (see :data:`QUICK` / :data:`FULL`), then ``overrides``."""
+        name = resolve_profile(profile)
+        base = dict(QUICK if name == "quick" else FULL)
+        base.update(overrides)
+        base["profile"] = name
+        return cls(**base)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["adam_betas"] = list(d["adam_betas"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}")
+        d = dict(d)
+        if "adam_betas" in d:
+            d["adam_betas"] = tuple(d["adam_betas"])
+        return cls(**d)
+
+
+# The quick profile: 2 CPU cores, a couple of minutes. Every value that differs from the
+# paper is a deviation, explained in the book (chapters 4-5): at 16x16 with Nz = Nh = 64,
+# gamma = 0.5 and lambda_k = 0.001, short runs collapse to a single blurry stroke.
+# Deviation: h = z = 16, gamma = 1.0, lambda_k = 0.01, lr 2e-4 with beta1 = 0.5, batch 32.
+QUICK: dict = dict(
+    image_size=16, channels=1, filters=16, repeat=2, z_dim=16, h_dim=16,
+    gamma=1.0, lambda_k=0.01, lr=2e-4, adam_betas=(0.5, 0.999), batch_size=32,
+    steps=2000, lr_patience=500, device="auto", dtype="float32",
+)
+# The full profile: the paper's settings at 64x64 on a GPU.
+FULL: dict = dict(image_size=64, channels=3, filters=128, steps=100_000)

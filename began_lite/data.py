@@ -1,0 +1,163 @@
+"""Data: real images that ship offline, image folders you bring, and 2-D mixtures.
+
+Every image loader returns a float32 tensor ``(N, C, H, W)`` scaled to [-1, 1].
+
+* :func:`load_digits`: the 1797 real 8x8 handwritten digits of ``sklearn.datasets``.
+* :func:`load_faces`: the 100 real 25x25 grey faces of ``skimage.data.lfw_subset``.
+* :func:`load_image_folder`: any folder of images (CelebA, ...), read with PIL,
+  centre-cropped to a square and resized.
+* :func:`mixture_2d`: the ring-of-8 and grid-of-25 Gaussian mixtures of the mode-collapse
+  literature.
+
+Resizing of the bundled arrays is bilinear with antialiasing
+(``torch.nn.functional.interpolate(mode="bilinear", antialias=True, align_corners=False)``),
+so upsampling 8x8 digits to 16x16 interpolates between pixels and invents no detail.
+Image folders are resized with PIL's Lanczos filter after the centre crop.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["load_digits", "load_faces", "load_image_folder", "mixture_2d", "resize", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _check_size(image_size, name: str = "image_size") -> int:
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or not 4 <= image_size <= 1024:
+        raise ValueError(f"{name} must be an integer in [4, 1024], got {image_size!r}")
+    return int(image_size)
+
+
+def resize(x: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Bilinear, antialiased resize of ``(N, C, H, W)`` images to ``image_size`` x ``image_size``."""
+    image_size = _check_size(image_size)
+    if x.shape[-1] == image_size and x.shape[-2] == image_size:
+        return x
+    return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _to_unit_range(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    return ((x - lo) / (hi - lo) * 2.0 - 1.0).clamp_(-1.0, 1.0)
+
+
+def load_digits(image_size: int = 16, *, return_labels: bool = False):
+    """The 1797 real 8x8 digits (values 0..16) as ``(1797, 1, S, S)`` in [-1, 1]; optionally their labels.
+
+    Ink is +1 and background -1. The images are in sklearn's order (not shuffled).
+    """
+    from sklearn.datasets import load_digits as _sk_digits
+
+    image_size = _check_size(image_size)
+    bunch = _sk_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32)).unsqueeze(1)  # (N, 1, 8, 8)
+    x = _to_unit_range(resize(x, image_size), 0.0, 16.0)
+    if return_labels:
+        return x, torch.from_numpy(bunch.target.astype(np.int64))
+    return x
+
+
+def load_faces(image_size: int = 32) -> torch.Tensor:
+    """The 100 real 25x25 grey faces of ``skimage.data.lfw_subset`` as ``(100, 1, S, S)`` in [-1, 1].
+
+    ``lfw_subset`` holds 100 faces followed by 100 non-face patches; only the faces are returned.
+    """
+    from skimage.data import lfw_subset
+
+    image_size = _check_size(image_size)
+    faces = lfw_subset()[:100].astype(np.float32)  # (100, 25, 25) in [0, 1]
+    x = torch.from_numpy(faces).unsqueeze(1)
+    return _to_unit_range(resize(x, image_size), 0.0, 1.0)
+
+
+def _list_images(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def load_image_folder(root, image_size: int = 64, *, channels: int = 3, limit: int | None = None,
+                      progress: bool = False) -> torch.Tensor:
+    """Every image under ``root`` (recursively) as ``(N, channels, S, S)`` in [-1, 1].
+
+    Each image is centre-cropped to a square, resized to ``image_size`` with Lanczos, and
+    converted to RGB (``channels=3``) or grey (``channels=1``). Files with an image
+    extension that PIL cannot read are reported by name in one ``ValueError``.
+    ``limit`` keeps the first ``limit`` files (sorted by path).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    image_size = _check_size(image_size)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be None or an integer >= 1, got {limit!r}")
+    root = Path(root)
+    if not root.exists():
+        raise ValueError(f"data folder {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise ValueError(f"data folder {str(root)!r} is not a folder")
+    files = _list_images(root)
+    if not files:
+        raise ValueError(f"data folder {str(root)!r} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    if limit is not None:
+        files = files[:limit]
+    iterator = files
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(files, desc="reading images", leave=False)
+    out = np.empty((len(files), image_size, image_size, channels), dtype=np.uint8)
+    bad: list[str] = []
+    for i, path in enumerate(iterator):
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB" if channels == 3 else "L")
+                w, h = im.size
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                im = im.crop((left, top, left + side, top + side))
+                im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
+                out[i] = np.asarray(im).reshape(image_size, image_size, channels)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            bad.append(f"{path} ({type(err).__name__})")
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ValueError(f"data folder {str(root)!r} has {len(bad)} unreadable image(s): {shown}")
+    x = torch.from_numpy(out).permute(0, 3, 1, 2).float()  # (N, C, S, S) in 0..255
+    return _to_unit_range(x, 0.0, 255.0)
+
+
+def mixture_2d(kind: str = "ring", n: int = 1000, *, std: float | None = None, seed: int = 0,
+               return_labels: bool = False):
+    """Samples of a 2-D Gaussian mixture with equal weights, shape ``(n, 2)`` (float32).
+
+    ``ring``: 8 modes evenly spaced on a circle of radius 2, std 0.02 by default.
+    ``grid``: 25 modes on the 5x5 grid {-4, -2, 0, 2, 4}^2, std 0.05 by default.
+    These are the benchmarks of the mode-collapse literature (Unrolled GAN, VEEGAN, PacGAN).
+    """
+    if kind not in ("ring", "grid"):
+        raise ValueError(f"kind must be 'ring' or 'grid', got {kind!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    centres = mixture_modes(kind)
+    std = (0.02 if kind == "ring" else 0.05) if std is None else std
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not (std > 0 and math.isfinite(std)):
+        raise ValueError(f"std must be a finite number > 0, got {std!r}")
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(len(centres), (n,), generator=g)
+    x = centres[labels] + std * torch.randn(n, 2, generator=g)
+    return (x, labels) if return_labels else x
+
+
+def mixture_modes(kind: str) -> torch.Tensor:
+    """The mode centres of :func:`mixture_2d`'s ``kind``, shape ``(8, 2)`` or ``(25, 2)``."""
+    if kind == "ring":
+        angles = torch.arange(8, dtype=torch.float32) * (2 * math.pi / 8)
+        return 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
+    if kind == "grid":
+        g = torch.arange(-4.0, 5.0, 2.0)
+        return torch.cartesian_prod(g, g)
+    raise ValueError(f"kind must be 'ring' or 'grid', got {kind!r}")

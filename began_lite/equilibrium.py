@@ -1,0 +1,83 @@
+r"""Equilibrium: the k_t controller and the convergence measure (BEGAN §3.4, §3.4.1).
+
+BEGAN wants the generator's and the autoencoder's losses in a fixed ratio,
+
+.. math:: \gamma = \frac{\mathbb{E}[\mathcal{L}(G(z))]}{\mathbb{E}[\mathcal{L}(x)]}, \qquad \gamma \in (0, 1],
+
+and keeps it there with proportional control of the weight :math:`k_t` on
+:math:`\mathcal{L}(G(z))` in the discriminator's loss:
+
+.. math:: k_{t+1} = \operatorname{clip}_{[0, 1]}\big(k_t + \lambda_k (\gamma \mathcal{L}(x) - \mathcal{L}(G(z)))\big).
+
+The gain acts on the error at each step, so :math:`k_t` is the (clipped) running sum of
+the errors: seen from the loop, the controller integrates the equilibrium error.
+The convergence measure is
+:math:`\mathcal{M}_{global} = \mathcal{L}(x) + |\gamma \mathcal{L}(x) - \mathcal{L}(G(z))|`.
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["EquilibriumController", "convergence_measure"]
+
+
+def _scalar(name: str, value) -> float:
+    """A float from a Python number or a one-element tensor/array; NaN and inf refused."""
+    if hasattr(value, "numel"):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
+        value = value.detach().item() if hasattr(value, "detach") else value.item()
+    elif hasattr(value, "item") and getattr(value, "size", 1) == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number or a 0-d tensor, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+class EquilibriumController:
+    """Proportional control of k_t: ``update(L(x), L(G(z)))`` returns the new k in [0, 1].
+
+    ``gamma`` is γ in (0, 1], ``lambda_k`` is λ_k >= 0 (0.001 in the paper), ``k`` is k_0.
+    A tiny pure object: no tensors kept, so it is cheap to checkpoint (``state_dict``).
+    """
+
+    def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001, k: float = 0.0):
+        self.gamma = _scalar("gamma", gamma)
+        self.lambda_k = _scalar("lambda_k", lambda_k)
+        self.k = _scalar("k", k)
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        if self.lambda_k < 0.0:
+            raise ValueError(f"lambda_k must be >= 0, got {lambda_k!r}")
+        if not 0.0 <= self.k <= 1.0:
+            raise ValueError(f"k must be in [0, 1], got {k!r}")
+
+    def error(self, loss_real, loss_fake) -> float:
+        """The equilibrium error γ L(x) - L(G(z)) (positive: the generator is 'winning')."""
+        return self.gamma * _scalar("loss_real", loss_real) - _scalar("loss_fake", loss_fake)
+
+    def update(self, loss_real, loss_fake) -> float:
+        """k <- clip(k + λ_k (γ L(x) - L(G(z))), 0, 1); returns the new k."""
+        self.k = min(1.0, max(0.0, self.k + self.lambda_k * self.error(loss_real, loss_fake)))
+        return self.k
+
+    def state_dict(self) -> dict:
+        return {"gamma": self.gamma, "lambda_k": self.lambda_k, "k": self.k}
+
+    def load_state_dict(self, state: dict) -> None:
+        fresh = EquilibriumController(state["gamma"], state["lambda_k"], state["k"])
+        self.gamma, self.lambda_k, self.k = fresh.gamma, fresh.lambda_k, fresh.k
+
+    def __repr__(self) -> str:
+        return f"EquilibriumController(gamma={self.gamma}, lambda_k={self.lambda_k}, k={self.k:.6g})"
+
+
+def convergence_measure(loss_real, loss_fake, gamma: float) -> float:
+    """M_global = L(x) + |γ L(x) - L(G(z))| (BEGAN §3.4.1)."""
+    real, fake, g = _scalar("loss_real", loss_real), _scalar("loss_fake", loss_fake), _scalar("gamma", gamma)
+    if not 0.0 < g <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+    return real + abs(g * real - fake)
