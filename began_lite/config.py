@@ -129,6 +129,7 @@ class TrainConfig:
     h_dim: int = 64  # N_h, the autoencoder bottleneck (§4.1)
     skip: bool = False  # skip connections: upsampled first 8x8 tensor concatenated at every scale (§3.5)
     vanishing_residual: bool = False  # vanishing residuals during early training (§3.5)
+    vanishing_steps: int = 16_000  # steps over which the residual carry falls from 1 to 0; our choice
 
     # -- optimisation (BEGAN §4.1)
     lr: float = 1e-4  # Adam learning rate; the paper uses 5e-5 to 1e-4
@@ -144,7 +145,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" = cuda, then mps, then cpu (see pick_device)
     dtype: str = "auto"  # "auto" = bfloat16 autocast on CUDA when supported, float32 elsewhere
     profile: str = "full"  # which profile the values came from (for the record)
-    extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints
+    extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints (plain values only)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -190,6 +191,7 @@ class TrainConfig:
         )
         need(0.0 < number("lr_decay") <= 1.0, "lr_decay", "in (0, 1]")
         need(integer("lr_patience") >= 1, "lr_patience", ">= 1")
+        need(integer("vanishing_steps") >= 1, "vanishing_steps", ">= 1")
         need(number("lr_min") >= 0.0, "lr_min", ">= 0")
         need(integer("batch_size") >= 1, "batch_size", ">= 1")
         need(integer("steps") >= 0, "steps", ">= 0")

@@ -114,6 +114,10 @@ def load_image_folder(root, image_size: int = 64, *, channels: int = 3, limit: i
     for i, path in enumerate(iterator):
         try:
             with Image.open(path) as im:
+                if im.mode.startswith("I"):  # 16/32-bit grey: scale to 8 bits rather than clip
+                    deep = np.asarray(im, dtype=np.float64)
+                    full = 65535.0 if (im.mode.startswith("I;16") or deep.max() > 255) else 255.0
+                    im = Image.fromarray(np.clip(np.round(deep / full * 255.0), 0, 255).astype(np.uint8))
                 im = im.convert("RGB" if channels == 3 else "L")
                 w, h = im.size
                 side = min(w, h)

@@ -112,8 +112,10 @@ def began_losses(loss_real: torch.Tensor, loss_fake: torch.Tensor, k: float) -> 
     """
     _per_sample("loss_real", loss_real)
     _per_sample("loss_fake", loss_fake)
+    if isinstance(k, torch.Tensor) and k.numel() == 1:
+        k = k.item()
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 <= k <= 1.0:
+        raise ValueError(f"k must be in [0, 1] (a number), got {k!r}")
     k = float(k)
-    if not 0.0 <= k <= 1.0:
-        raise ValueError(f"k must be in [0, 1], got {k!r}")
     real, fake = loss_real.mean(), loss_fake.mean()
     return BEGANLosses(real - k * fake, real, fake)

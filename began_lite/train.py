@@ -1,13 +1,43 @@
-"""Training: the autoencoder on its own (chapter 2), and the GAN loop (chapters 3-7)."""
+"""Training: the autoencoder on its own (chapter 2), and the one GAN loop (chapters 3-7).
+
+:class:`Trainer` runs BEGAN or EBGAN; the objective (:mod:`began_lite.objectives`) is the
+only difference. One step is
+
+1. **D step**: a real batch x and a fake batch G(z_D), *detached* so that no gradient
+   reaches G, go through D in one pass; D takes one Adam step on L_D.
+2. **G step**: a fresh fake batch G(z_G) goes through D with D's parameters frozen, so the
+   gradient of L_G flows *through* D into G and D is left untouched; G takes one Adam step.
+3. **Bookkeeping**: the objective's ``after_step`` (BEGAN's k_t update), the logged numbers,
+   the learning-rate schedule (halve when M_global stalls), the vanishing-residual carry.
+
+Every logged number of every step is in :attr:`Trainer.history`. Checkpoints hold the
+whole state, so a resumed run continues bit for bit on a CPU. Device and precision are
+chosen once, at construction: bfloat16 autocast on a CUDA GPU that supports it, plain
+float32 elsewhere.
+"""
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
 
-from .config import pick_device, seed_everything
+from .checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, save_checkpoint
+from .config import TrainConfig, pick_device, seed_everything
 from .losses import reconstruction_loss
+from .models import Discriminator, Generator, sample_z
+from .objectives import make_objective
 
-__all__ = ["fit_autoencoder", "reconstruction_losses"]
+__all__ = ["fit_autoencoder", "reconstruction_losses", "Trainer", "History", "TrainingDiverged", "train"]
 
 
 def _check_images(name: str, x) -> None:
@@ -64,3 +94,380 @@ def reconstruction_losses(model: nn.Module, x: torch.Tensor, *, eta: int = 1, ba
         out.append(reconstruction_loss(chunk, model(chunk), eta=eta).cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- the GAN loop
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or inf; nothing of that step was applied or saved."""
+
+
+class History:
+    """Every logged quantity, one value per step: ``history["k"]`` is a list of floats."""
+
+    def __init__(self, columns: dict | None = None):
+        self.columns: dict[str, list[float]] = {k: list(v) for k, v in (columns or {}).items()}
+
+    def append(self, row: dict) -> None:
+        n = len(self)
+        for key, value in row.items():
+            col = self.columns.setdefault(key, [float("nan")] * n)
+            col.append(float(value))
+        for key, col in self.columns.items():  # a column missing from this row
+            if len(col) < n + 1:
+                col.append(float("nan"))
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self.columns:
+            raise KeyError(f"history has no column {key!r}; it has {sorted(self.columns)}")
+        return np.asarray(self.columns[key], dtype=np.float64)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.columns
+
+    def keys(self):
+        return self.columns.keys()
+
+    def to_dict(self) -> dict:
+        return {k: list(v) for k, v in self.columns.items()}
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        keys = list(self.columns)
+        w = csv.writer(buf)
+        w.writerow(keys)
+        for row in zip(*(self.columns[k] for k in keys)):
+            w.writerow([repr(v) for v in row])
+        return buf.getvalue()
+
+
+class _PlateauHalver:
+    """Multiply the learning rate by ``decay`` when the mean of M_global over a window of
+    ``patience`` steps is not at least 1% below the best window so far (BEGAN §4.1)."""
+
+    def __init__(self, patience: int, decay: float, lr_min: float):
+        self.patience, self.decay, self.lr_min = patience, decay, lr_min
+        self.best, self.total, self.count = math.inf, 0.0, 0
+
+    def observe(self, m_global: float, lr: float) -> float:
+        self.total += m_global
+        self.count += 1
+        if self.count < self.patience:
+            return lr
+        mean, self.total, self.count = self.total / self.count, 0.0, 0
+        if mean < 0.99 * self.best:
+            self.best = mean
+            return lr
+        return max(self.lr_min, lr * self.decay)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "total": self.total, "count": self.count}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.best, self.total, self.count = float(s["best"]), float(s["total"]), int(s["count"])
+
+
+def _autocast_dtype(config: TrainConfig, device: torch.device):
+    """None for plain float32; else the autocast dtype (bf16 on CUDA when 'auto' and supported)."""
+    if config.dtype == "float32" or device.type == "mps":
+        return None
+    if config.dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}[config.dtype]
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C (SIGINT) during training into 'stop after this step'."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                if self.requested:  # a second Ctrl-C: give up at once
+                    raise KeyboardInterrupt
+                self.requested = True
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+class Trainer:
+    """BEGAN or EBGAN on a tensor of images ``data`` (N, C, S, S) in [-1, 1].
+
+    ``config`` is a :class:`TrainConfig`; ``run_dir`` (optional) receives the checkpoint,
+    the history (JSON and CSV), the config and sample grids. ``fixed_k`` pins BEGAN's k
+    (chapter 4). Minibatches are drawn with replacement by a seeded generator whose state
+    is checkpointed, which is what makes resuming exact.
+    """
+
+    def __init__(self, config: TrainConfig, data: torch.Tensor, *, run_dir=None,
+                 fixed_k: float | None = None, n_fixed: int = 64):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        _check_images("data", data)
+        expected = (config.channels, config.image_size, config.image_size)
+        if tuple(data.shape[1:]) != expected:
+            raise ValueError(f"data must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}) to match the "
+                             f"config (channels, image_size), got {tuple(data.shape)}")
+        if not torch.isfinite(data).all() or data.min() < -1.0001 or data.max() > 1.0001:
+            raise ValueError("data must be finite and scaled to [-1, 1]")
+        self.config = config
+        self.device = pick_device(config.device)
+        seed_everything(config.seed)
+        self.G = Generator(config).to(self.device)
+        self.D = Discriminator(config).to(self.device)
+        betas = tuple(config.adam_betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas)
+        self.objective = make_objective(config, fixed_k=fixed_k)
+        self.schedule = _PlateauHalver(config.lr_patience, config.lr_decay, config.lr_min)
+        self.lr = config.lr
+        self.gen = torch.Generator().manual_seed(config.seed)  # minibatches and z, on the CPU
+        self.fixed_z = sample_z(n_fixed, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+        # Small datasets live on the device; large ones stay on the CPU (pinned when on CUDA).
+        small = data.numel() * data.element_size() < 1 << 30
+        self.data = data.to(self.device) if small else (data.pin_memory() if self.device.type == "cuda" else data)
+        self.step = 0
+        self.history = History()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.last_checkpoint: Path | None = None
+        self.autocast_dtype = _autocast_dtype(config, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast_dtype == torch.float16)
+        if self.run_dir is not None:
+            self._prepare_run_dir()
+
+    # -- properties readers use
+    @property
+    def k(self) -> float:
+        return self.objective.k
+
+    def _prepare_run_dir(self) -> None:
+        d = self.run_dir
+        if d.exists() and not d.is_dir():
+            raise ValueError(f"out must be a directory, but {str(d)!r} is a file")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / ".write_test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise ValueError(f"out: cannot write to {str(d)!r} ({err.strerror})") from None
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _backward_step(self, loss, opt) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    def _check_finite(self, name: str, value: float) -> None:
+        if not math.isfinite(value):
+            where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
+                "; no checkpoint was written before it"
+            raise TrainingDiverged(f"training diverged at step {self.step + 1}: {name} = {value}{where}")
+
+    def train_step(self) -> dict:
+        """One D update and one G update; returns the logged numbers of the step."""
+        cfg, dev = self.config, self.device
+        if cfg.vanishing_residual:
+            carry = max(0.0, 1.0 - self.step / cfg.vanishing_steps)
+            self.G.set_carry(carry)
+            self.D.set_carry(carry)
+        idx = torch.randint(len(self.data), (cfg.batch_size,), generator=self.gen)
+        real = self.data[idx.to(self.data.device)].to(dev, non_blocking=True)
+        z_d = sample_z(cfg.batch_size, cfg.z_dim, generator=self.gen, device=dev)
+        z_g = sample_z(cfg.batch_size, cfg.z_dim, generator=self.gen, device=dev)
+
+        # D step: the fake batch is made without a graph, so no gradient can reach G.
+        with torch.no_grad(), self._autocast():
+            fake = self.G(z_d)
+        with self._autocast():
+            loss_d, logs_d = self.objective.d_loss(self.D, real, fake)
+        self._check_finite("L_D", loss_d.item())
+        self._backward_step(loss_d, self.opt_d)
+
+        # G step: D frozen, so L_G flows through D into G and leaves D's weights alone.
+        self.D.requires_grad_(False)
+        try:
+            with self._autocast():
+                loss_g, logs_g = self.objective.g_loss(self.D, self.G(z_g))
+            self._check_finite("L_G", loss_g.item())
+            self._backward_step(loss_g, self.opt_g)
+        finally:
+            self.D.requires_grad_(True)
+
+        names = list(logs_d) + list(logs_g)
+        values = torch.stack([v.detach().float() for v in list(logs_d.values()) + list(logs_g.values())])
+        logs = dict(zip(names, values.tolist()))  # one host-device sync for all of them
+        logs.update(self.objective.after_step(logs))
+        logs["lr"] = self.lr
+        self.step += 1
+        logs["step"] = self.step
+        new_lr = self.schedule.observe(logs["m_global"], self.lr)
+        if new_lr != self.lr:
+            self.lr = new_lr
+            for opt in (self.opt_g, self.opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = new_lr
+        self.history.append(logs)
+        return logs
+
+    def train(self, steps: int | None = None, *, progress: bool = True, checkpoint_every: int | None = None,
+              sample_every: int | None = None, callback=None) -> History:
+        """Run ``steps`` more steps (default: up to ``config.steps``); returns the history.
+
+        Ctrl-C stops at the end of the current step, saves a checkpoint (with a run
+        directory) and returns the history so far. A NaN or inf loss raises
+        :class:`TrainingDiverged` before anything of that step is applied or saved.
+        ``callback(trainer, logs)`` is called after every step.
+        """
+        if steps is None:
+            steps = max(0, self.config.steps - self.step)
+        for name, v in (("steps", steps), ("checkpoint_every", checkpoint_every), ("sample_every", sample_every)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "steps" else 1)):
+                raise ValueError(f"{name} must be an integer >= {0 if name == 'steps' else 1}, got {v!r}")
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=steps, desc=f"{self.config.objective}", leave=False, dynamic_ncols=True)
+        start = time.perf_counter()
+        try:
+            with _StopFlag() as stop:
+                for i in range(steps):
+                    logs = self.train_step()
+                    if callback is not None:
+                        callback(self, logs)
+                    if bar is not None:
+                        bar.update(1)
+                        if i % 25 == 0:
+                            bar.set_postfix(L_x=f"{logs['loss_real']:.3f}", L_G=f"{logs['loss_fake']:.3f}",
+                                            k=f"{logs['k']:.3f}", M=f"{logs['m_global']:.3f}")
+                    if self.run_dir is not None:
+                        if sample_every and self.step % sample_every == 0:
+                            self.save_samples()
+                        if checkpoint_every and self.step % checkpoint_every == 0:
+                            self.save()
+                    if stop.requested:
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        self.elapsed = time.perf_counter() - start
+        if self.run_dir is not None:
+            self.save()
+            self.save_samples()
+        return self.history
+
+    # -- sampling
+    @torch.no_grad()
+    def sample(self, n: int = 64, *, seed: int | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) for ``n`` new z (seeded) or for the given ``z``; on the CPU, clamped to [-1, 1]."""
+        if z is None:
+            g = torch.Generator().manual_seed(self.config.seed + 2 if seed is None else seed)
+            z = sample_z(n, self.config.z_dim, generator=g)
+        was = self.G.training
+        self.G.eval()
+        out = torch.cat([self.G(chunk.to(self.device)).float().cpu() for chunk in z.split(256)])
+        self.G.train(was)
+        return out.clamp(-1, 1)
+
+    def save_samples(self, path=None) -> Path:
+        """A PNG grid of G(fixed z) to ``path`` (default ``run_dir/samples/step_NNNNNN.png``)."""
+        from PIL import Image
+
+        from .plotting import image_grid
+
+        if path is None:
+            if self.run_dir is None:
+                raise ValueError("path is needed when the trainer has no run_dir")
+            path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        grid = image_grid(self.sample(z=self.fixed_z), nrow=8)
+        buf = io.BytesIO()
+        Image.fromarray((grid * 255).round().astype(np.uint8)).save(buf, format="PNG")
+        atomic_write_bytes(path, buf.getvalue())
+        return Path(path)
+
+    # -- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "config": self.config.to_dict(), "step": self.step, "lr": self.lr,
+            "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "objective": self.objective.state_dict(), "k": float(self.objective.k),
+            "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": {"batches": self.gen.get_state(), "torch": torch.get_rng_state()},
+            "fixed_z": self.fixed_z, "history": self.history.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.objective.load_state_dict(state["objective"])
+        self.schedule.load_state_dict(state["schedule"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.gen.set_state(state["rng"]["batches"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.fixed_z = state["fixed_z"]
+        self.step, self.lr = int(state["step"]), float(state["lr"])
+        self.history = History(state["history"])
+
+    def save(self, path=None) -> Path:
+        """Write the checkpoint (atomically), the history (JSON, CSV) and the config to the run directory."""
+        if path is None:
+            if self.run_dir is None:
+                raise ValueError("path is needed when the trainer has no run_dir")
+            path = self.run_dir / CHECKPOINT_NAME
+        path = save_checkpoint(self.state_dict(), path)
+        folder = Path(path).parent
+        atomic_write_bytes(folder / "history.json", json.dumps(self.history.to_dict()).encode())
+        atomic_write_bytes(folder / "history.csv", self.history.to_csv().encode())
+        atomic_write_bytes(folder / "config.json", json.dumps(self.config.to_dict(), indent=1).encode())
+        self.last_checkpoint = Path(path)
+        return Path(path)
+
+    @classmethod
+    def from_checkpoint(cls, path, data: torch.Tensor, *, run_dir=None, **config_changes) -> "Trainer":
+        """Rebuild a trainer from a checkpoint (file or run directory) and continue where it stopped.
+
+        ``config_changes`` may change fields that do not alter the networks (``steps``, ``device``, ...).
+        """
+        state = load_checkpoint(path)
+        config = TrainConfig.from_dict(state["config"])
+        if config_changes:
+            config = config.replace(**config_changes)
+        fixed_k = state["objective"].get("fixed_k") if isinstance(state.get("objective"), dict) else None
+        from .checkpoint import resolve_checkpoint
+        ckpt = resolve_checkpoint(path)
+        trainer = cls(config, data, run_dir=run_dir if run_dir is not None else ckpt.parent, fixed_k=fixed_k)
+        trainer.load_state_dict(state)
+        trainer.last_checkpoint = ckpt
+        return trainer
+
+
+def train(config: TrainConfig, data: torch.Tensor, *, steps: int | None = None, progress: bool = True,
+          **kwargs) -> Trainer:
+    """Build a :class:`Trainer`, train it for ``steps`` (default ``config.steps``) and return it."""
+    trainer = Trainer(config, data, **kwargs)
+    trainer.train(steps, progress=progress)
+    return trainer

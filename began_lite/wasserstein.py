@@ -162,7 +162,7 @@ def empirical_wasserstein(x, y, p: float = 2.0, max_assignment: int = 3000) -> f
     if x.shape[1] == 1:
         return _quantile_wasserstein_1d(x[:, 0], y[:, 0], p) ** (1.0 / p)
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"n-D samples need equal sizes for the exact assignment, got {x.shape[0]} and {y.shape[0]}")
+        raise ValueError(f"x and y must have equal sizes for the n-D exact assignment, got {x.shape[0]} and {y.shape[0]}")
     if x.shape[0] > max_assignment:
         raise ValueError(f"x has {x.shape[0]} samples; the exact assignment allows at most max_assignment={max_assignment}")
     cost = np.linalg.norm(x[:, None, :] - y[None, :, :], axis=-1) ** p  # (n, n)
@@ -235,7 +235,7 @@ def gaussian_w2_by_coupling_search(m1, C1, m2, C2, restarts: int = 8, seed: int 
             R = flip if reflect else np.eye(1)
             val = np.trace(s1 @ R @ s2)
         else:
-            res = minimize(neg_trace, a0, args=(reflect,), method="BFGS", options={"gtol": 1e-12})
+            res = minimize(neg_trace, a0, args=(reflect,), method="BFGS", options={"gtol": 1e-9})
             R, val = rotation(res.x, reflect), -res.fun
         if val > best:
             best, best_R = val, R

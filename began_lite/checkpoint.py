@@ -1,0 +1,90 @@
+"""Checkpoints: plain data only, written atomically, read without running code.
+
+A checkpoint is one dict of tensors and plain values (numbers, strings, lists, dicts):
+model and optimizer states, k, the step, the config as a dict, RNG states and the
+history. It is written to a temporary file in the same folder, flushed to disk, then
+renamed over the target (``os.replace`` is atomic on POSIX and Windows), so a crash at
+any moment leaves either the old file or the new one, never half of one. It is read with
+``torch.load(..., weights_only=True)``: a file that would need to run code (a crafted
+pickle) is refused with :class:`CheckpointError`, and nothing in it runs.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["CheckpointError", "atomic_write_bytes", "save_checkpoint", "load_checkpoint",
+           "resolve_checkpoint", "FORMAT"]
+
+FORMAT = "began_lite.checkpoint/1"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated, foreign, or not plain data."""
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    _atomic(Path(path), lambda f: f.write(data))
+
+
+def save_checkpoint(state: dict, path) -> Path:
+    """Save ``state`` (tensors and plain values) atomically to ``path``; returns the path."""
+    state = dict(state, format=FORMAT)
+    _atomic(Path(path), lambda f: torch.save(state, f))
+    return Path(path)
+
+
+def resolve_checkpoint(path) -> Path:
+    """A checkpoint file, or a run directory holding ``checkpoint.pt``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+        if not p.exists():
+            raise CheckpointError(f"checkpoint: run directory {str(path)!r} holds no {CHECKPOINT_NAME}")
+    if not p.exists():
+        raise CheckpointError(f"checkpoint: {str(path)!r} does not exist")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint: {str(path)!r} is not a file")
+    return p
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint`, as plain data (``weights_only=True``)."""
+    p = resolve_checkpoint(path)
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        # weights_only refuses any object it would have to construct by running code.
+        raise CheckpointError(f"checkpoint: {str(p)!r} is not plain data and was refused unread "
+                              f"(weights_only=True): {str(err).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint: {str(p)!r} is truncated or not a checkpoint "
+                              f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint: {str(p)!r} is not a began_lite checkpoint (format {FORMAT!r} expected)")
+    return state
