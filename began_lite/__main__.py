@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_data(dataset: str, data_dir, image_size: int, channels: int | None):
+def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, progress: bool = False):
     from . import data as D
 
     if dataset == "digits":
@@ -69,7 +69,7 @@ def _load_data(dataset: str, data_dir, image_size: int, channels: int | None):
         return D.mixture_2d("ring", 20_000)
     if not data_dir:
         raise ValueError("data: --dataset folder needs --data DIR")
-    return D.load_image_folder(data_dir, image_size, channels=channels or 3, progress=True)
+    return D.load_image_folder(data_dir, image_size, channels=channels or 3, progress=progress)
 
 
 def _train(args) -> int:
@@ -87,7 +87,8 @@ def _train(args) -> int:
         state = load_checkpoint(args.resume)
         config = TrainConfig.from_dict(state["config"])
         meta = config.extra
-        data = _load_data(meta.get("dataset", "digits"), meta.get("data"), config.image_size, config.channels)
+        data = _load_data(meta.get("dataset", "digits"), meta.get("data"), config.image_size, config.channels,
+                          progress=not args.no_progress)
         changes = {"device": args.device} if args.device else {}
         trainer = Trainer.from_checkpoint(args.resume, data, **changes)
         steps = args.steps if args.steps is not None else max(0, config.steps - trainer.step)
@@ -108,7 +109,7 @@ def _train(args) -> int:
             raise ValueError(f"channels: --dataset {args.dataset} is grey, so channels must be 1, got {args.channels}")
         overrides["extra"] = {"dataset": args.dataset, "data": str(Path(args.data).resolve()) if args.data else None}
         config = TrainConfig.for_profile(args.profile, **overrides)
-        data = _load_data(args.dataset, args.data, config.image_size, config.channels)
+        data = _load_data(args.dataset, args.data, config.image_size, config.channels, progress=not args.no_progress)
         trainer = Trainer(config, data, run_dir=args.out)
         steps = config.steps
         print(f"training {config.objective} on {args.dataset} ({len(data)} images, {config.image_size}px) "
@@ -141,7 +142,8 @@ def _sample(args) -> int:
     state = load_checkpoint(args.checkpoint)
     config = TrainConfig.from_dict(state["config"])
     G = Generator(config)
-    G.load_state_dict(state["generator"])
+    # The weight average when the run kept one (config.ema > 0), else the generator itself.
+    G.load_state_dict(state.get("generator_ema") or state["generator"])
     G.eval()
     z = sample_z(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
     with torch.no_grad():

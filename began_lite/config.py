@@ -138,6 +138,7 @@ class TrainConfig:
     lr_patience: int = 2000  # steps without a new best (smoothed) M_global before decaying; not in the paper
     lr_min: float = 1e-6  # floor for the decayed learning rate; not in the paper
     batch_size: int = 16  # §4.1
+    ema: float = 0.0  # decay of an exponential moving average of G's weights used for sampling; 0 = off (the paper has none)
     steps: int = 100_000  # total generator/discriminator updates; the paper trains for ~100k+
 
     # -- the run
@@ -194,6 +195,7 @@ class TrainConfig:
         need(integer("vanishing_steps") >= 1, "vanishing_steps", ">= 1")
         need(number("lr_min") >= 0.0, "lr_min", ">= 0")
         need(integer("batch_size") >= 1, "batch_size", ">= 1")
+        need(0.0 <= number("ema") < 1.0, "ema", "in [0, 1)")
         need(integer("steps") >= 0, "steps", ">= 0")
         need(0 <= integer("seed") < 2**63, "seed", "an integer in [0, 2**63)")
         need(isinstance(self.device, str), "device", "a string ('auto', 'cpu', 'cuda', 'mps')")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["EquilibriumController", "convergence_measure"]
+__all__ = ["EquilibriumController", "convergence_measure", "simulate_controller"]
 
 
 def _scalar(name: str, value) -> float:
@@ -81,3 +81,41 @@ def convergence_measure(loss_real, loss_fake, gamma: float) -> float:
     if not 0.0 < g <= 1.0:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
     return real + abs(g * real - fake)
+
+
+def simulate_controller(gamma: float = 0.5, lambda_k: float = 0.001, steps: int = 3000, *,
+                        loss_real: float = 0.1, push: float = 0.05, pull: float = 0.02,
+                        noise: float = 0.0, k0: float = 0.0, seed: int = 0) -> dict:
+    r"""The k_t controller driving a toy 'plant' that stands in for the two networks.
+
+    The generator pulls its loss down at rate ``pull`` (a first-order lag) and the
+    discriminator pushes it up in proportion to k:
+
+    .. math:: \mathcal{L}_{t+1}(G) = (1 - b)\,\mathcal{L}_t(G) + a\,k_t + \epsilon_t, \qquad
+              k_{t+1} = \operatorname{clip}(k_t + \lambda_k(\gamma \mathcal{L}(x) - \mathcal{L}_t(G)), 0, 1),
+
+    with ``a = push``, ``b = pull``, ``L(x) = loss_real`` fixed and Gaussian noise of std
+    ``noise``. The balance point is :math:`\mathcal{L}(G) = \gamma \mathcal{L}(x)`, reached with
+    :math:`k^* = b \gamma \mathcal{L}(x) / a` when that is in [0, 1]. A small :math:`\lambda_k`
+    gets there slowly; a large one overshoots and oscillates, because the controller
+    integrates the error while the plant lags behind.
+    Returns arrays ``k``, ``loss_fake``, ``m_global`` (one value per step) and ``k_star``.
+    """
+    import numpy as np
+
+    ctl = EquilibriumController(gamma, lambda_k, k0)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    for name, v in (("loss_real", loss_real), ("push", push), ("pull", pull)):
+        if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if not 0 < pull <= 1:
+        raise ValueError(f"pull must be in (0, 1], got {pull!r}")
+    rng = np.random.default_rng(seed)
+    fake = gamma * loss_real * 0.2  # the generator starts 'winning': its samples are easy to reconstruct
+    ks, fakes, ms = np.empty(steps), np.empty(steps), np.empty(steps)
+    for t in range(steps):
+        ks[t], fakes[t], ms[t] = ctl.k, fake, convergence_measure(loss_real, fake, gamma)
+        k = ctl.update(loss_real, fake)
+        fake = max(0.0, (1 - pull) * fake + push * k + (noise * rng.standard_normal() if noise else 0.0))
+    return {"k": ks, "loss_fake": fakes, "m_global": ms, "k_star": pull * gamma * loss_real / push}

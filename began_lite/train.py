@@ -18,6 +18,7 @@ float32 elsewhere.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import json
@@ -229,6 +230,9 @@ class Trainer:
         self.device = pick_device(config.device)
         seed_everything(config.seed)
         self.G = Generator(config).to(self.device)
+        # Deviation (optional): sample from a moving average of G's weights, which smooths
+        # out the mode hopping of short runs. Training never reads it.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema > 0 else None
         self.D = Discriminator(config).to(self.device)
         betas = tuple(config.adam_betas)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas)
@@ -311,6 +315,12 @@ class Trainer:
                 loss_g, logs_g = self.objective.g_loss(self.D, self.G(z_g))
             self._check_finite("L_G", loss_g.item())
             self._backward_step(loss_g, self.opt_g)
+            if self.G_ema is not None:
+                with torch.no_grad():
+                    for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                        p_ema.lerp_(p, 1.0 - self.config.ema)
+                    for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                        b_ema.copy_(b)
         finally:
             self.D.requires_grad_(True)
 
@@ -377,16 +387,24 @@ class Trainer:
         return self.history
 
     # -- sampling
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for samples: the weight average when ``config.ema > 0``, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
     @torch.no_grad()
     def sample(self, n: int = 64, *, seed: int | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
-        """G(z) for ``n`` new z (seeded) or for the given ``z``; on the CPU, clamped to [-1, 1]."""
+        """G(z) for ``n`` new z (seeded) or for the given ``z``; on the CPU, clamped to [-1, 1].
+
+        Uses the weight average of G when ``config.ema > 0``."""
         if z is None:
             g = torch.Generator().manual_seed(self.config.seed + 2 if seed is None else seed)
             z = sample_z(n, self.config.z_dim, generator=g)
-        was = self.G.training
-        self.G.eval()
-        out = torch.cat([self.G(chunk.to(self.device)).float().cpu() for chunk in z.split(256)])
-        self.G.train(was)
+        G = self.sampler
+        was = G.training
+        G.eval()
+        out = torch.cat([G(chunk.to(self.device)).float().cpu() for chunk in z.split(256)])
+        G.train(was)
         return out.clamp(-1, 1)
 
     def save_samples(self, path=None) -> Path:
@@ -410,6 +428,7 @@ class Trainer:
         return {
             "config": self.config.to_dict(), "step": self.step, "lr": self.lr,
             "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else {},
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "objective": self.objective.state_dict(), "k": float(self.objective.k),
             "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
@@ -420,6 +439,8 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["generator"])
         self.D.load_state_dict(state["discriminator"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["generator_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.objective.load_state_dict(state["objective"])
