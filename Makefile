@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: install test unit nbval book mathjax lab execute clean help
+.PHONY: install test unit nbval book test-book mathjax lab execute clean help
 
 help:
 	@echo "make book     build the rendered book into _build/html"
 	@echo "make test     unit tests + nbval on every chapter"
+	@echo "make test-book  build the book and open every page in headless Chromium, offline"
 	@echo "make lab      open the chapters in JupyterLab"
 	@echo "make execute  re-run every chapter and store its outputs (after editing one)"
 
@@ -24,8 +25,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# tests/browser needs a built book and Chromium: `make test-book` runs it.
 unit: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/browser
 
 nbval: $(STAMP)
 	BEGAN_LITE_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
@@ -77,6 +79,15 @@ book: $(STAMP) $(MATHJAX_JS)
 	$(VENV)/bin/jupyter-book build -W --keep-going --all .
 	$(PY) book/check_offline.py _build/html
 	@echo "The book is in _build/html: open _build/html/index.html"
+
+# The book as a reader sees it: every page of a fresh `make book` opened in headless
+# Chromium (Debian's `chromium`: CHROMIUM=/path to use another; Playwright downloads none),
+# network cut off; screenshots in _build/screenshots/. See tests/browser/test_book_browser.py.
+CHROMIUM ?= /usr/bin/chromium
+test-book: $(STAMP)
+	@test -x $(CHROMIUM) || { echo "no Chromium at $(CHROMIUM): apt-get install -y --no-install-recommends chromium"; exit 1; }
+	$(MAKE) --no-print-directory book
+	BEGAN_LITE_BOOK_TEST=1 BEGAN_LITE_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 clean:
 	rm -rf _build

@@ -1,21 +1,40 @@
-"""The command line: ``python -m began_lite {train,sample,evaluate} ...``.
+"""The command line: ``python -m began_lite {train,sample,evaluate,experiment,bench} ...``.
+
+``torchrun --nproc_per_node=N -m began_lite train ...`` trains one run on N processes
+(:mod:`began_lite.distributed`).
 
 Bad input ends with one line, ``error: ...`` naming the parameter, and exit code 2.
+
+Exit codes: 0 done; 1 training diverged (a loss became NaN or inf: the last good checkpoint
+is kept and named); 2 bad input; 130 (the shell's 128 + SIGINT) when Ctrl-C stopped
+training: the step in progress was finished and saved, and ``train --resume DIR`` goes on.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
 DATASETS = ("digits", "faces", "folder", "mixture")
+MIXTURES = ("ring", "grid")
+MIXTURE_POINTS = 100_000  # training points drawn once (seed 0) from the mixture, as PacGAN's 100,000
+
+
+# Options that set up a new run; `train --resume` continues with the checkpoint's own.
+NEW_RUN_ONLY = ("dataset", "data", "mixture", "image_size", "channels", "out", "objective", "gamma", "lambda_k",
+                "lr", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile")
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
+        # argparse says "invalid int value: 'x'"; say what is accepted instead.
+        message = re.sub(r"invalid int value: (.*)$", r"must be an integer, got \1", message)
+        message = re.sub(r"invalid float value: (.*)$", r"must be a number, got \1", message)
         self.exit(2, f"error: {message}\n")
 
 
@@ -24,8 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train BEGAN or EBGAN, or resume a run")
-    t.add_argument("--dataset", choices=DATASETS, help="digits (bundled), faces (bundled LFW), folder (--data), mixture (2-D ring)")
+    t.add_argument("--dataset", choices=DATASETS,
+                   help="digits (bundled), faces (bundled LFW), folder (--data), mixture (2-D Gaussian mixture "
+                        "points with MLP networks; see --mixture)")
     t.add_argument("--data", help="image folder for --dataset folder")
+    t.add_argument("--mixture", choices=MIXTURES,
+                   help="for --dataset mixture: ring (8 modes, radius 2, std 0.02; the default) or grid "
+                        "(25 modes on {-4,-2,0,2,4}^2, std 0.05)")
     t.add_argument("--image-size", type=int, help="power of two in [8, 128] (profile default)")
     t.add_argument("--channels", type=int, help="1 or 3 (default: 1 for digits/faces, 3 for folder)")
     t.add_argument("--steps", type=int, help="steps to train (with --resume: steps to add)")
@@ -45,20 +69,68 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=500, dest="checkpoint_every")
     t.add_argument("--sample-every", type=int, default=500, dest="sample_every")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: one per core; 1 is faster when "
+                                                "other programs keep the cores busy)")
 
     s = sub.add_parser("sample", help="draw samples from a trained generator")
     s.add_argument("--checkpoint", required=True, help="run directory or checkpoint file")
     s.add_argument("--n", type=int, default=64, help="number of samples (>= 1)")
-    s.add_argument("--out", required=True, help=".png for a grid, .npz for raw images (array 'images', (N, C, H, W) in [-1, 1])")
+    s.add_argument("--out", required=True,
+                   help=".png for a grid (a scatter plot for a 2-D run), .npz for raw samples: array 'images', "
+                        "(N, C, H, W) in [-1, 1]; for a 2-D run array 'points', (N, 2) float32 (unclamped), and "
+                        "'mixture', the mixture's name")
     s.add_argument("--seed", type=int, default=0)
 
-    e = sub.add_parser("evaluate", help="judge digit samples (.npz) with a classifier trained on the real digits")
+    e = sub.add_parser("evaluate", help="judge digit samples (.npz) with a classifier trained on the real digits, "
+                                        "or 2-D points by modes covered and high-quality share")
     e.add_argument("--samples", required=True, help=".npz written by `sample`")
+    e.add_argument("--mixture", choices=MIXTURES, help="for 'points': the mixture to score against "
+                                                       "(default: the one stored in the file)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    x = sub.add_parser("experiment", help="run a chapter 7 experiment on the digits and store its results (JSON)")
+    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "faces", "mixtures"), metavar="NAME",
+                   help="gamma-sweep, objectives (digits; runs shared by both are trained once) and/or faces "
+                        "(the bundled LFW faces at 32x32, first seed only) and/or mixtures (2-D ring and grid, "
+                        "BEGAN and EBGAN, the MIXTURE settings; --steps and --eval-every do not apply)")
+    x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")
+    x.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    x.add_argument("--eval-every", type=int, default=250, dest="eval_every", help="score every N steps (>= 1)")
+    x.add_argument("--profile", choices=("quick", "full"), default="quick")
+    x.add_argument("--out", required=True, help="folder for NAME.json, e.g. data/results")
+    x.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    b = sub.add_parser("bench", help="time training steps against a plain PyTorch step: steps/s, FLOPs, memory")
+    _bench_arguments(b)
     return p
 
 
-def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, progress: bool = False):
+def _bench_arguments(b) -> None:
+    """The options of `bench` (began_lite.bench.main reads them); here so that --help needs no torch."""
+    b.add_argument("--quick", action="store_true",
+                   help="the CI form (seconds): 16 px, batch 16, n = 32 filters, 3 timed steps")
+    b.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
+                   help="all (default): the CPU, and the GPU where one is present")
+    b.add_argument("--sizes", type=int, nargs="+", help="image sizes (default 16 32 64 128)")
+    b.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 16 64)")
+    b.add_argument("--variants", nargs="+", default=["ours"],
+                   help="our step as it is ('ours') and/or with one setting changed: channels_last, contiguous, "
+                        "float32, sync-step, sync-loss, compile, cudagraphs (each timed beside the plain step)")
+    b.add_argument("--compile", action="store_true",
+                   help="add the variant 'compile' (torch.compile; its '1st s' column is the compile time)")
+    b.add_argument("--filters", type=int, help="n, the width unit of the networks (default: the paper's 128; 32 with --quick)")
+    b.add_argument("--steps", type=int, help="timed steps per implementation (default: about --seconds worth, "
+                                              "at least 3)")
+    b.add_argument("--seconds", type=float, default=10.0,
+                   help="time for the timed steps of the slowest implementation of a row (default 10)")
+    b.add_argument("--max-seconds", type=float, default=300.0, dest="max_seconds",
+                   help="on a CPU, skip a row whose warm-up and 3 timed steps would take longer (default 300)")
+    b.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
+    b.add_argument("--json", help="also write the results to this file")
+
+
+def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, progress: bool = False,
+               mixture: str | None = None, points: int = MIXTURE_POINTS):
     from . import data as D
 
     if dataset == "digits":
@@ -66,14 +138,15 @@ def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, pr
     if dataset == "faces":
         return D.load_faces(image_size)
     if dataset == "mixture":
-        return D.mixture_2d("ring", 20_000)
+        return D.mixture_2d(mixture or "ring", points, seed=0)
     if not data_dir:
         raise ValueError("data: --dataset folder needs --data DIR")
-    return D.load_image_folder(data_dir, image_size, channels=channels or 3, progress=progress)
+    # Decoded once, then read from data_dir/.began_lite_cache/ (keyed by the files' names, sizes, times).
+    return D.load_image_folder(data_dir, image_size, channels=channels or 3, progress=progress, cache=True)
 
 
 def _train(args) -> int:
-    from .config import TrainConfig
+    from .config import MIXTURE, TrainConfig
     from .train import Trainer
 
     for name in ("steps", "checkpoint_every", "sample_every"):
@@ -82,13 +155,20 @@ def _train(args) -> int:
         if v is not None and v < lo:
             raise ValueError(f"{name.replace('_', '-')} must be >= {lo}, got {v}")
     if args.resume:
-        from .checkpoint import load_checkpoint
+        from .checkpoint import checkpoint_config, load_checkpoint
 
+        given = [n for n in NEW_RUN_ONLY if getattr(args, n, None) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ValueError(f"{given[0]}: {flag} cannot be combined with --resume, which continues the run with its "
+                             f"own settings; with --resume only --steps, --device, --checkpoint-every, "
+                             f"--sample-every and --no-progress apply")
         state = load_checkpoint(args.resume)
-        config = TrainConfig.from_dict(state["config"])
+        config = checkpoint_config(state, args.resume)
         meta = config.extra
         data = _load_data(meta.get("dataset", "digits"), meta.get("data"), config.image_size, config.channels,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, mixture=meta.get("mixture"),
+                          points=meta.get("points", MIXTURE_POINTS))
         changes = {"device": args.device} if args.device else {}
         trainer = Trainer.from_checkpoint(args.resume, data, **changes)
         steps = args.steps if args.steps is not None else max(0, config.steps - trainer.step)
@@ -98,6 +178,13 @@ def _train(args) -> int:
             raise ValueError("dataset: --dataset is required (or --resume PATH)")
         if not args.out:
             raise ValueError("out: --out DIR is required")
+        if args.mixture and args.dataset != "mixture":
+            raise ValueError(f"mixture: --mixture applies to --dataset mixture only, not {args.dataset}")
+        if args.dataset == "mixture":
+            for name in ("image_size", "channels", "filters"):
+                if getattr(args, name) is not None:
+                    flag = name.replace("_", "-")
+                    raise ValueError(f"{flag}: --{flag} does not apply to --dataset mixture (2-D points, MLP networks)")
         overrides = {k: getattr(args, k) for k in ("objective", "gamma", "lambda_k", "lr", "batch_size", "z_dim",
                                                    "h_dim", "filters", "seed", "device", "steps", "image_size")
                      if getattr(args, k) is not None}
@@ -108,16 +195,28 @@ def _train(args) -> int:
         if args.channels is not None and args.channels != overrides.get("channels", args.channels):
             raise ValueError(f"channels: --dataset {args.dataset} is grey, so channels must be 1, got {args.channels}")
         overrides["extra"] = {"dataset": args.dataset, "data": str(Path(args.data).resolve()) if args.data else None}
+        if args.dataset == "mixture":  # the 2-D settings (config.MIXTURE), then the flags given
+            overrides = {**MIXTURE, **overrides}
+            overrides["extra"].update(mixture=args.mixture or "ring", points=MIXTURE_POINTS)
         config = TrainConfig.for_profile(args.profile, **overrides)
-        data = _load_data(args.dataset, args.data, config.image_size, config.channels, progress=not args.no_progress)
+        meta = config.extra
+        data = _load_data(args.dataset, args.data, config.image_size, config.channels, progress=not args.no_progress,
+                          mixture=meta.get("mixture"))
         trainer = Trainer(config, data, run_dir=args.out)
         steps = config.steps
-        print(f"training {config.objective} on {args.dataset} ({len(data)} images, {config.image_size}px) "
-              f"for {steps} steps on {trainer.device}, profile {config.profile}", file=sys.stderr)
+        what = (f"mixture {meta['mixture']} ({len(data)} points)" if config.data_dim else
+                f"{args.dataset} ({len(data)} images, {config.image_size}px)")
+        print(f"training {config.objective} on {what} for {steps} steps on {trainer.device}, profile {config.profile}",
+              file=sys.stderr)
     start = time.perf_counter()
     trainer.train(steps, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
                   sample_every=args.sample_every)
     took = time.perf_counter() - start
+    if trainer.interrupted:
+        where = trainer.last_checkpoint.parent if trainer.last_checkpoint else None
+        print(f"interrupted: stopped after step {trainer.step}; checkpoint {trainer.last_checkpoint}"
+              + (f"; continue with: python -m began_lite train --resume {where}" if where else ""), file=sys.stderr)
+        return INTERRUPTED
     last = {k: trainer.history[k][-1] for k in ("loss_real", "loss_fake", "k", "m_global")} if len(trainer.history) else {}
     print(f"done: step {trainer.step} in {took:.1f} s; " + ", ".join(f"{k} {v:.4f}" for k, v in last.items())
           + f"; checkpoint {trainer.last_checkpoint}", file=sys.stderr)
@@ -128,9 +227,8 @@ def _sample(args) -> int:
     import numpy as np
     import torch
 
-    from .checkpoint import atomic_write_bytes, load_checkpoint
-    from .config import TrainConfig
-    from .models import Generator, sample_z
+    from .checkpoint import CheckpointError, atomic_write_bytes, checkpoint_config, load_checkpoint
+    from .models import build_generator, sample_z
 
     if args.n < 1:
         raise ValueError(f"n must be >= 1, got {args.n}")
@@ -139,24 +237,43 @@ def _sample(args) -> int:
         raise ValueError(f"out must end in .png or .npz, got {str(out)!r}")
     if out.is_dir():
         raise ValueError(f"out must be a file path, but {str(out)!r} is a directory")
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise ValueError(f"out: {str(out)!r} cannot be created because {str(blocked)!r} is a file, not a folder")
     state = load_checkpoint(args.checkpoint)
-    config = TrainConfig.from_dict(state["config"])
-    G = Generator(config)
+    config = checkpoint_config(state, args.checkpoint)
+    G = build_generator(config)
     # The weight average when the run kept one (config.ema > 0), else the generator itself.
-    G.load_state_dict(state.get("generator_ema") or state["generator"])
+    try:
+        G.load_state_dict(state.get("generator_ema") or state["generator"])
+    except (KeyError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint: {args.checkpoint!r} holds no generator matching its config "
+                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
     G.eval()
     z = sample_z(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
     with torch.no_grad():
-        images = torch.cat([G(c) for c in z.split(256)]).clamp(-1, 1)
+        images = torch.cat([G(c) for c in z.split(256)])
     buf = io.BytesIO()
-    if out.suffix.lower() == ".npz":
-        np.savez_compressed(buf, images=images.numpy().astype(np.float32))
+    if config.data_dim:  # points, as they are: (N, data_dim)
+        from .plotting import scatter_png
+
+        kind = config.extra.get("mixture") if config.extra.get("mixture") in MIXTURES else None
+        if out.suffix.lower() == ".npz":
+            arrays = {"points": images.numpy().astype(np.float32)}
+            if kind is not None:
+                arrays["mixture"] = np.array(kind)
+            np.savez_compressed(buf, **arrays)
+        else:
+            buf.write(scatter_png(images, mixture=kind if config.data_dim == 2 else None,
+                                  title=f"{config.objective}: {args.n} samples"))
+    elif out.suffix.lower() == ".npz":
+        np.savez_compressed(buf, images=images.clamp(-1, 1).numpy().astype(np.float32))
     else:
         from PIL import Image
 
         from .plotting import image_grid
 
-        grid = image_grid(images, nrow=max(1, int(round(args.n ** 0.5))))
+        grid = image_grid(images.clamp(-1, 1), nrow=max(1, int(round(args.n ** 0.5))))
         Image.fromarray((grid * 255).round().astype(np.uint8)).save(buf, format="PNG")
     atomic_write_bytes(out, buf.getvalue())
     print(f"wrote {args.n} samples to {out}", file=sys.stderr)
@@ -167,17 +284,30 @@ def _evaluate(args) -> int:
     import numpy as np
     import torch
 
-    from .metrics import evaluate_digits, train_digit_classifier
+    from .metrics import evaluate_digits, load_digit_classifier
 
     path = Path(args.samples)
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"samples: {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"samples: {str(path)!r} is not a file (an .npz written by `sample` is expected)")
+    points = None
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # an .npz is a zip archive; np.load would take anything else for a pickle
+        raise ValueError(f"samples: {str(path)!r} is not an .npz (the zip archive that `sample` writes)")
     try:
         with np.load(path, allow_pickle=False) as f:
-            images = torch.from_numpy(np.asarray(f["images"], dtype=np.float32))
+            if "points" in f.files:  # a 2-D run
+                points = np.asarray(f["points"], dtype=np.float64)
+                stored_kind = str(f["mixture"]) if "mixture" in f.files else None
+            else:
+                images = torch.from_numpy(np.asarray(f["images"], dtype=np.float32))
     except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"samples: {str(path)!r} is not an .npz with an 'images' array ({err})") from None
-    classifier, acc = train_digit_classifier()
+        raise ValueError(f"samples: {str(path)!r} is not an .npz with an 'images' or 'points' array ({err})") from None
+    if points is not None:
+        return _evaluate_points(args, points, stored_kind)
+    classifier, acc = load_digit_classifier()
     report = evaluate_digits(images, classifier)
     report["classifier_held_out_accuracy"] = acc
     if args.json:
@@ -190,19 +320,127 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _evaluate_points(args, points, stored_kind) -> int:
+    """Modes covered and high-quality share (metrics.mixture_quality) of a 2-D run's samples."""
+    from .metrics import mixture_quality
+
+    kind = args.mixture or stored_kind
+    if kind not in MIXTURES:
+        raise ValueError(f"mixture: the file names no mixture ({stored_kind!r}); give --mixture ring or grid")
+    try:
+        report = mixture_quality(points, kind)._asdict()
+    except ValueError as err:
+        raise ValueError(f"samples: {err}") from None
+    report["mixture"] = kind
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{kind}: {report['modes_covered']}/{report['n_modes']} modes covered, high-quality share "
+              f"{report['high_quality_share']:.3f} (within 3 std of the nearest mode; {len(points)} samples)\n"
+              f"high-quality samples per mode {report['counts']}")
+    return 0
+
+
+def _experiment(args) -> int:
+    from .checkpoint import atomic_write_bytes
+    from .experiments import EXPERIMENTS, sweep
+
+    for name, v in (("steps", args.steps), ("eval-every", args.eval_every)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in dict.fromkeys(args.names):
+        if name == "faces":
+            from .experiments import faces_record
+
+            record, png = faces_record(args.steps, seed=args.seeds[0], profile=args.profile,
+                                       progress=not args.no_progress)
+            record["command"] = (f"python -m began_lite experiment faces --steps {args.steps} --seeds {args.seeds[0]} "
+                                 f"--profile {args.profile} --out {args.out}")
+            atomic_write_bytes(out / "faces.png", png)
+            atomic_write_bytes(out / "faces.json", json.dumps(record).encode())
+            print(f"wrote {out / 'faces.json'} and faces.png ({record['wall_seconds']:.0f} s)")
+            continue
+        if name == "mixtures":
+            from .experiments import mixture_record
+
+            record = mixture_record(seeds=args.seeds, progress=not args.no_progress)
+            record["command"] = (f"python -m began_lite experiment mixtures --seeds {' '.join(map(str, args.seeds))} "
+                                 f"--out {args.out}")
+            atomic_write_bytes(out / "mixtures.json", json.dumps(record, indent=1).encode())
+            for r in record["runs"]:
+                print(f"{r['objective']:6s} {r['kind']:5s} seed {r['seed']}  modes {r['modes_covered']:2d}/{r['n_modes']}  "
+                      f"high quality {100 * r['high_quality_share']:5.1f}%  [{r['seconds']:.0f} s]")
+            print(f"wrote {out / 'mixtures.json'} ({record['wall_seconds']:.0f} s)")
+            continue
+        result = sweep(EXPERIMENTS[name], args.seeds, args.steps, eval_every=args.eval_every,
+                       profile=args.profile, progress=not args.no_progress)
+        result["experiment"] = name
+        result["command"] = (f"python -m began_lite experiment {name} --steps {args.steps} --seeds "
+                             f"{' '.join(map(str, args.seeds))} --eval-every {args.eval_every} "
+                             f"--profile {args.profile} --out {args.out}")
+        atomic_write_bytes(out / f"{name}.json", json.dumps(result, indent=1).encode())
+        for run in result["runs"]:
+            f = run["final"]
+            print(f"{run['arm']:10s} seed {run['seed']}  Frechet {f['frechet']:7.1f}  classes {f['classes_covered']:2d}/10  "
+                  f"KL {f['kl_from_uniform']:.3f}  diversity {f['diversity']:.3f}  [{f['seconds']:.0f} s]")
+        print(f"wrote {out / (name + '.json')} ({result['wall_seconds']:.0f} s)")
+    return 0
+
+
+def _train_on_every_rank(args) -> int:
+    """`train`, alone or as one of the processes `torchrun` starts (WORLD_SIZE > 1 in the environment).
+
+    Every rank trains its slice of each batch (began_lite.distributed); rank 0 alone shows
+    progress and reports, and writes the run directory.
+    """
+    import contextlib
+
+    from . import distributed
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    group = distributed.init_from_env(args.device)
+    try:
+        if group.is_main:
+            return _train(args)
+        args.no_progress = True
+        with contextlib.redirect_stderr(io.StringIO()):  # errors still reach main(), outside this block
+            return _train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
 def main(argv=None) -> int:
     from .checkpoint import CheckpointError
     from .train import TrainingDiverged
 
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "sample": _sample, "evaluate": _evaluate}[args.command](args)
+        return {"train": _train_on_every_rank, "sample": _sample, "evaluate": _evaluate,
+                "experiment": _experiment, "bench": _bench}[args.command](args)
     except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading data), or a second Ctrl-C
+        print("error: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

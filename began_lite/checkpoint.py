@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["CheckpointError", "atomic_write_bytes", "save_checkpoint", "load_checkpoint",
-           "resolve_checkpoint", "FORMAT"]
+           "resolve_checkpoint", "checkpoint_config", "remove_stale_temporaries", "FORMAT"]
 
 FORMAT = "began_lite.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -31,9 +31,15 @@ class CheckpointError(ValueError):
 
 def _atomic(path: Path, write) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file stands where a folder is needed
+        raise ValueError(f"path: cannot create the folder of {str(path)!r}: a file is in the way") from None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -45,6 +51,19 @@ def _atomic(path: Path, write) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) that a crash during an atomic write left
+    in ``folder`` and its ``samples/``; returns them. Call it only when no other process is
+    writing there (resuming a run does)."""
+    removed = []
+    for sub in (Path(folder), Path(folder) / "samples"):
+        for p in sub.glob(".*.tmp") if sub.is_dir() else ():
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -61,6 +80,8 @@ def save_checkpoint(state: dict, path) -> Path:
 
 def resolve_checkpoint(path) -> Path:
     """A checkpoint file, or a run directory holding ``checkpoint.pt``."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise CheckpointError(f"checkpoint: the path must be a non-empty str or os.PathLike, got {path!r}")
     p = Path(path)
     if p.is_dir():
         p = p / CHECKPOINT_NAME
@@ -76,15 +97,36 @@ def resolve_checkpoint(path) -> Path:
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load a checkpoint written by :func:`save_checkpoint`, as plain data (``weights_only=True``)."""
     p = resolve_checkpoint(path)
+    if not zipfile.is_zipfile(p):  # torch.save writes a zip archive; anything else is never unpickled
+        raise CheckpointError(f"checkpoint: {str(p)!r} is truncated or not a checkpoint (not the zip archive "
+                              f"that torch.save writes)")
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        # weights_only refuses any object it would have to construct by running code.
+        # weights_only refuses any object it would have to construct by running code. Keep
+        # torch's reason (which global), not its advice to retry with weights_only=False.
+        reason = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line or "Unsupported" in line),
+                      "it holds objects other than tensors and plain values")
         raise CheckpointError(f"checkpoint: {str(p)!r} is not plain data and was refused unread "
-                              f"(weights_only=True): {str(err).splitlines()[0]}") from None
+                              f"(weights_only=True; nothing in it ran): {reason}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint: {str(p)!r} is truncated or not a checkpoint "
                               f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint: {str(p)!r} is not a began_lite checkpoint (format {FORMAT!r} expected)")
     return state
+
+
+def checkpoint_config(state: dict, path=""):
+    """The :class:`~began_lite.config.TrainConfig` stored in a loaded checkpoint ``state``.
+
+    A checkpoint with our format tag but no valid config (edited, or written by other code)
+    raises :class:`CheckpointError`, not a ``KeyError`` from deep inside.
+    """
+    from .config import TrainConfig
+
+    try:
+        return TrainConfig.from_dict(state["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint: {str(path)!r} holds no valid training config "
+                              f"({type(err).__name__}: {err})") from None

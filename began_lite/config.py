@@ -27,6 +27,9 @@ import torch
 PROFILES = ("quick", "full")
 OBJECTIVES = ("began", "ebgan")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+SYNCS = ("auto", "loss", "step")
 
 
 # --------------------------------------------------------------------------- device & seed
@@ -102,6 +105,28 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and (n & (n - 1)) == 0
 
 
+def _to_python(v):
+    """NumPy scalars to Python numbers, recursively through lists, tuples and dicts."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return type(v)(_to_python(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _to_python(x) for k, x in v.items()}
+    return v
+
+
+def _plain(v) -> bool:
+    """True for what ``torch.load(weights_only=True)`` reads back: numbers, strings, None, lists, str-keyed dicts."""
+    if v is None or isinstance(v, (bool, int, float, str, np.number, np.bool_)):  # NumPy: see _to_python
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x) for k, x in v.items())
+    return False
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a BEGAN or EBGAN run needs. Defaults are the paper's (section cited).
@@ -119,6 +144,7 @@ class TrainConfig:
     eta: int = 1  # η, the norm of the pixel-wise loss L(v) = |v - D(v)|^η (BEGAN §3.1); the paper trains with L1
     margin: float = 1.0  # m, EBGAN's hinge margin on D(G(z)) (EBGAN §2.2); not used by BEGAN
     pt_weight: float = 0.1  # weight of EBGAN's pulling-away term (EBGAN §2.4 uses 0.1)
+    began_pt_weight: float = 0.0  # the same term added to BEGAN's L_G; 0 = the paper's BEGAN (a deviation when > 0)
 
     # -- the networks (BEGAN §3.5, Fig. 1)
     image_size: int = 64  # the paper trains at 32 to 256 px (§4.1), 64 and 128 shown in Fig. 2
@@ -130,6 +156,10 @@ class TrainConfig:
     skip: bool = False  # skip connections: upsampled first 8x8 tensor concatenated at every scale (§3.5)
     vanishing_residual: bool = False  # vanishing residuals during early training (§3.5)
     vanishing_steps: int = 16_000  # steps over which the residual carry falls from 1 to 0; our choice
+    # -- point data (chapter 7's 2-D mixtures; not in the BEGAN paper)
+    data_dim: int = 0  # 0 = images (N, C, S, S) with the networks above; d >= 1 = points (N, d) with MLPs,
+    #                    where image_size, channels, filters, repeat, skip, vanishing_* do not apply
+    mlp_hidden: int = 128  # width of the MLPs' hidden layers when data_dim >= 1; our choice
 
     # -- optimisation (BEGAN §4.1)
     lr: float = 1e-4  # Adam learning rate; the paper uses 5e-5 to 1e-4
@@ -145,22 +175,39 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" = cuda, then mps, then cpu (see pick_device)
     dtype: str = "auto"  # "auto" = bfloat16 autocast on CUDA when supported, float32 elsewhere
+    # -- speed (appendix "Benchmarks"); none of these changes the maths, but each may change the
+    #    last bits of float results, so on a CPU "auto" keeps the path the book's outputs come from
+    memory_format: str = "auto"  # "channels_last" or "contiguous" images and conv weights; "auto" = channels_last on CUDA
+    compile: str = "off"  # torch.compile mode for G and D: "off", "default", "reduce-overhead" (CUDA graphs), "max-autotune"
+    sync: str = "auto"  # "loss": read each loss on the host before its update (3 reads a step); "step": one read a
+    #                     step, a non-finite step skipped on the device by fused Adam; "auto" = "step" on CUDA
     profile: str = "full"  # which profile the values came from (for the record)
     extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints (plain values only)
 
     def __post_init__(self) -> None:
         self.validate()
+        # NumPy numbers (a sweep over np.linspace) become Python ones: torch's seeding wants an
+        # int, and a checkpoint must hold plain data to load with weights_only=True.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, (np.generic, tuple, dict)):
+                object.__setattr__(self, f.name, _to_python(v))
 
     # -- validation -----------------------------------------------------------------------
     def validate(self) -> None:
+        not_numbers: set[str] = set()
+
         def need(cond: bool, name: str, rng: str) -> None:
             if not cond:
-                raise ValueError(f"{name} must be {rng}, got {getattr(self, name)!r}")
+                what = f"a finite number {rng}" if name in not_numbers else rng
+                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
 
         def number(name: str) -> float:
+            # NaN for anything that is not a finite number, so that `need` fails and names the range.
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+                not_numbers.add(name)
+                return math.nan
             return float(v)
 
         def integer(name: str) -> int:
@@ -176,6 +223,7 @@ class TrainConfig:
         need(self.eta in (1, 2) and not isinstance(self.eta, bool), "eta", "1 or 2")
         need(number("margin") > 0.0, "margin", "> 0")
         need(number("pt_weight") >= 0.0, "pt_weight", ">= 0")
+        need(number("began_pt_weight") >= 0.0, "began_pt_weight", ">= 0")
         size = integer("image_size")
         need(_is_power_of_two(size) and 8 <= size <= 128, "image_size", "a power of two in [8, 128]")
         need(integer("channels") in (1, 3), "channels", "1 or 3")
@@ -193,6 +241,14 @@ class TrainConfig:
         need(0.0 < number("lr_decay") <= 1.0, "lr_decay", "in (0, 1]")
         need(integer("lr_patience") >= 1, "lr_patience", ">= 1")
         need(integer("vanishing_steps") >= 1, "vanishing_steps", ">= 1")
+        for flag in ("skip", "vanishing_residual"):  # a string such as "no" would silently mean True
+            need(isinstance(getattr(self, flag), bool), flag, "True or False")
+        need(integer("data_dim") >= 0, "data_dim", ">= 0 (0 = images, d >= 1 = points of dimension d)")
+        need(integer("mlp_hidden") >= 1, "mlp_hidden", ">= 1")
+        if self.data_dim:  # the MLPs have no skip connections and no residual blocks to fade out
+            need(not self.skip, "skip", "False when data_dim >= 1 (the MLP networks have no skip connections)")
+            need(not self.vanishing_residual, "vanishing_residual",
+                 "False when data_dim >= 1 (the MLP networks have no residual blocks)")
         need(number("lr_min") >= 0.0, "lr_min", ">= 0")
         need(integer("batch_size") >= 1, "batch_size", ">= 1")
         need(0.0 <= number("ema") < 1.0, "ema", "in [0, 1)")
@@ -200,13 +256,23 @@ class TrainConfig:
         need(0 <= integer("seed") < 2**63, "seed", "an integer in [0, 2**63)")
         need(isinstance(self.device, str), "device", "a string ('auto', 'cpu', 'cuda', 'mps')")
         need(self.dtype in DTYPES, "dtype", f"one of {DTYPES}")
+        need(self.memory_format in MEMORY_FORMATS, "memory_format", f"one of {MEMORY_FORMATS}")
+        need(self.compile in COMPILE_MODES, "compile", f"one of {COMPILE_MODES}")
+        need(self.sync in SYNCS, "sync", f"one of {SYNCS}")
         need(self.profile in PROFILES, "profile", f"one of {PROFILES}")
+        need(isinstance(self.extra, dict) and _plain(self.extra), "extra",
+             "a dict of plain values (str keys; numbers, strings, bools, None, lists, dicts), "
+             "so that checkpoints stay data only")
 
     # -- construction helpers ---------------------------------------------------------------
     @classmethod
     def for_profile(cls, profile: str | None = None, **overrides: Any) -> "TrainConfig":
         """The profile's settings (see :data:`QUICK` / :data:`FULL`), then ``overrides``."""
         name = resolve_profile(profile)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; the fields are {sorted(known)}")
         base = dict(QUICK if name == "quick" else FULL)
         base.update(overrides)
         base["profile"] = name
@@ -216,12 +282,16 @@ class TrainConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        """Plain Python values only (NumPy scalars such as ``np.float64(0.5)`` become floats),
+        so that a checkpoint holding this dict loads with ``weights_only=True``."""
+        d = _to_python(asdict(self))
         d["adam_betas"] = list(d["adam_betas"])
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"config must be a dict of fields, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -232,14 +302,30 @@ class TrainConfig:
         return cls(**d)
 
 
-# The quick profile: 2 CPU cores, a couple of minutes. Every value that differs from the
-# paper is a deviation, explained in the book (chapters 4-5): at 16x16 with Nz = Nh = 64,
-# gamma = 0.5 and lambda_k = 0.001, short runs collapse to a single blurry stroke.
-# Deviation: h = z = 16, gamma = 1.0, lambda_k = 0.01, lr 2e-4 with beta1 = 0.5, batch 32.
+# The quick profile: 2 CPU cores, a few minutes. Every value that differs from the paper is
+# a deviation, explained in the book (chapters 4-5). Measured on 16x16 digits: with
+# Nz = Nh = 64, gamma = 0.5 and lambda_k = 0.001, short runs collapse to one or two classes;
+# with h = z = 16, gamma = 1, lambda_k = 0.01 they reach 8-9 classes after ~500 steps and
+# then hop between a few; adding EBGAN's pulling-away term to L_G (weight 0.1) and lr 1e-4
+# keeps more of them. Stored measurement (data/results/gamma-sweep.json, the gamma=1.0 arm is
+# exactly this profile): after 1500 steps 9, 4 and 8 classes for seeds 0, 1, 2; quality
+# peaks around 1000-1200 steps and then drifts, so the default budget is 1500 steps.
+# Deviation: h = z = 16, gamma = 1.0, lambda_k = 0.01, lr 1e-4 with beta1 = 0.5, batch 32,
+# began_pt_weight = 0.1.
 QUICK: dict = dict(
     image_size=16, channels=1, filters=16, repeat=2, z_dim=16, h_dim=16,
-    gamma=1.0, lambda_k=0.01, lr=2e-4, adam_betas=(0.5, 0.999), batch_size=32,
-    steps=2000, lr_patience=500, device="auto", dtype="float32",
+    gamma=1.0, lambda_k=0.01, lr=1e-4, adam_betas=(0.5, 0.999), batch_size=32,
+    began_pt_weight=0.1, steps=1500, lr_patience=500, device="auto", dtype="float32",
 )
 # The full profile: the paper's settings at 64x64 on a GPU.
 FULL: dict = dict(image_size=64, channels=3, filters=128, steps=100_000)
+# 2-D mixtures (chapter 7): applied on top of a profile by `train --dataset mixture` and
+# experiments.mixture_run. Points of dimension 2 and MLPs of width 64 (G: 3 hidden layers; D:
+# 2 on each side of h, N_h = 8), so that a run of 3000 steps takes well under a minute on one
+# CPU thread. The paper's BEGAN (no pulling-away term) and gamma; lambda_k = 0.01 as in the
+# quick profile, so that k moves within a few thousand steps; batch 256; Adam 1e-4, beta1 0.5.
+# Nothing here was tuned for coverage: chapter 7 reports what these settings give.
+MIXTURE: dict = dict(
+    data_dim=2, mlp_hidden=64, z_dim=16, h_dim=8, gamma=0.5, lambda_k=0.01, lr=1e-4,
+    adam_betas=(0.5, 0.999), batch_size=256, began_pt_weight=0.0, steps=3000, lr_patience=1000,
+)

@@ -23,7 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["load_digits", "load_faces", "load_image_folder", "mixture_2d", "resize", "IMAGE_EXTENSIONS"]
+__all__ = ["load_digits", "load_faces", "load_image_folder", "mixture_2d", "mixture_modes", "resize",
+           "IMAGE_EXTENSIONS", "MIXTURE_KINDS", "MIXTURE_STD"]
+
+MIXTURE_KINDS = ("ring", "grid")
+# The standard deviation of every component of mixture_2d's two mixtures. The grid is PacGAN's
+# (Lin et al. 2018, reference code: means {-4,-2,0,2,4}^2, std 0.05). The ring is PacGAN's ring
+# of radius 1 and std 0.01 scaled by 2 (radius 2, std 0.02): the same shape, and the same
+# scores, since mode coverage measures distances in standard deviations.
+MIXTURE_STD = {"ring": 0.02, "grid": 0.05}
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -37,6 +45,9 @@ def _check_size(image_size, name: str = "image_size") -> int:
 def resize(x: torch.Tensor, image_size: int) -> torch.Tensor:
     """Bilinear, antialiased resize of ``(N, C, H, W)`` images to ``image_size`` x ``image_size``."""
     image_size = _check_size(image_size)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(f"x must be a float tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)} "
+                         f"{getattr(x, 'dtype', '')}".rstrip())
     if x.shape[-1] == image_size and x.shape[-2] == image_size:
         return x
     return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
@@ -79,22 +90,92 @@ def _list_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def _decode_image(path: Path, image_size: int, channels: int):
+    """One file as a (S, S, channels) uint8 array, or a string saying why it could not be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode.startswith("I"):  # 16/32-bit grey: scale to 8 bits rather than clip
+                deep = np.asarray(im, dtype=np.float64)
+                full = 65535.0 if (im.mode.startswith("I;16") or deep.max() > 255) else 255.0
+                im = Image.fromarray(np.clip(np.round(deep / full * 255.0), 0, 255).astype(np.uint8))
+            im = im.convert("RGB" if channels == 3 else "L")
+            w, h = im.size
+            side = min(w, h)
+            left, top = (w - side) // 2, (h - side) // 2
+            im = im.crop((left, top, left + side, top + side))
+            im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
+            return np.asarray(im).reshape(image_size, image_size, channels)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        return f"{path} ({type(err).__name__})"
+
+
+CACHE_FORMAT = "began_lite.folder_cache/1"
+CACHE_DIR_NAME = ".began_lite_cache"  # inside the image folder
+PARALLEL_FROM = 2000  # files; below this, starting worker processes costs more than it saves
+
+
+def _cache_key(root: Path, files: list[Path], image_size: int, channels: int) -> str:
+    """A digest of what the decoded tensor depends on: every file's name, size and time, and the sizes asked for."""
+    import hashlib
+    import json
+
+    listing = []
+    for f in files:
+        st = f.stat()
+        listing.append([str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
+    blob = json.dumps([CACHE_FORMAT, image_size, channels, listing]).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _read_cache(path: Path, key: str):
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a damaged or foreign file: decode again and replace it
+        return None
+    if not isinstance(state, dict) or state.get("format") != CACHE_FORMAT or state.get("key") != key:
+        return None
+    pixels = state.get("pixels")
+    return pixels.numpy() if isinstance(pixels, torch.Tensor) and pixels.dtype == torch.uint8 else None
+
+
+def _write_cache(path: Path, key: str, pixels: np.ndarray) -> None:
+    from .checkpoint import _atomic
+
+    try:
+        _atomic(path, lambda f: torch.save({"format": CACHE_FORMAT, "key": key,
+                                            "pixels": torch.from_numpy(pixels)}, f))
+    except OSError:  # a read-only data folder: no cache, decode next time too
+        pass
+
+
 def load_image_folder(root, image_size: int = 64, *, channels: int = 3, limit: int | None = None,
-                      progress: bool = False) -> torch.Tensor:
+                      progress: bool = False, cache: bool = False, workers: int | None = None) -> torch.Tensor:
     """Every image under ``root`` (recursively) as ``(N, channels, S, S)`` in [-1, 1].
 
     Each image is centre-cropped to a square, resized to ``image_size`` with Lanczos, and
     converted to RGB (``channels=3``) or grey (``channels=1``). Files with an image
     extension that PIL cannot read are reported by name in one ``ValueError``.
     ``limit`` keeps the first ``limit`` files (sorted by path).
-    """
-    from PIL import Image, UnidentifiedImageError
 
+    ``cache=True`` decodes a folder once: the pixels (uint8, a quarter of the float tensor)
+    are saved in ``root/.began_lite_cache/`` under a key made of every file's name, size and
+    modification time, ``image_size`` and ``channels``; a later call with the same folder
+    and sizes reads that file instead (``torch.load(weights_only=True)``), and any change to
+    the folder decodes it again. A folder that cannot be written to is simply not cached.
+    ``workers`` processes decode in parallel (default: up to 8 when there are 2000 files or
+    more, else none).
+    """
     image_size = _check_size(image_size)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be None or an integer >= 1, got {limit!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ValueError(f"workers must be None or an integer >= 0, got {workers!r}")
     root = Path(root)
     if not root.exists():
         raise ValueError(f"data folder {str(root)!r} does not exist")
@@ -105,33 +186,56 @@ def load_image_folder(root, image_size: int = 64, *, channels: int = 3, limit: i
         raise ValueError(f"data folder {str(root)!r} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
     if limit is not None:
         files = files[:limit]
-    iterator = files
+    out = None
+    if cache:
+        key = _cache_key(root, files, image_size, channels)
+        cache_file = root / CACHE_DIR_NAME / f"{key[:32]}.pt"
+        out = _read_cache(cache_file, key)
+    if out is None:
+        out = _decode_all(root, files, image_size, channels, progress, workers)
+        if cache:
+            _write_cache(cache_file, key, out)
+    x = torch.from_numpy(out).permute(0, 3, 1, 2).float()  # (N, C, S, S) in 0..255
+    return _to_unit_range(x, 0.0, 255.0)
+
+
+def _decode_all(root: Path, files: list[Path], image_size: int, channels: int, progress: bool,
+                workers: int | None) -> np.ndarray:
+    """(N, S, S, channels) uint8 for ``files``, in order; one ValueError naming every unreadable file."""
+    import os
+    from functools import partial
+
+    if workers is None:
+        workers = min(8, os.cpu_count() or 1) if len(files) >= PARALLEL_FROM else 0
+    decode = partial(_decode_image, image_size=image_size, channels=channels)
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # "spawn": a fresh interpreter per worker, safe whatever threads this process has started.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(decode, files, chunksize=64)
+    else:
+        results = map(decode, files)
     if progress:
         from tqdm.auto import tqdm
-        iterator = tqdm(files, desc="reading images", leave=False)
+        results = tqdm(results, total=len(files), desc="reading images", leave=False)
     out = np.empty((len(files), image_size, image_size, channels), dtype=np.uint8)
     bad: list[str] = []
-    for i, path in enumerate(iterator):
-        try:
-            with Image.open(path) as im:
-                if im.mode.startswith("I"):  # 16/32-bit grey: scale to 8 bits rather than clip
-                    deep = np.asarray(im, dtype=np.float64)
-                    full = 65535.0 if (im.mode.startswith("I;16") or deep.max() > 255) else 255.0
-                    im = Image.fromarray(np.clip(np.round(deep / full * 255.0), 0, 255).astype(np.uint8))
-                im = im.convert("RGB" if channels == 3 else "L")
-                w, h = im.size
-                side = min(w, h)
-                left, top = (w - side) // 2, (h - side) // 2
-                im = im.crop((left, top, left + side, top + side))
-                im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
-                out[i] = np.asarray(im).reshape(image_size, image_size, channels)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-            bad.append(f"{path} ({type(err).__name__})")
+    try:
+        for i, r in enumerate(results):
+            if isinstance(r, str):
+                bad.append(r)
+            else:
+                out[i] = r
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if bad:
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise ValueError(f"data folder {str(root)!r} has {len(bad)} unreadable image(s): {shown}")
-    x = torch.from_numpy(out).permute(0, 3, 1, 2).float()  # (N, C, S, S) in 0..255
-    return _to_unit_range(x, 0.0, 255.0)
+    return out
 
 
 def mixture_2d(kind: str = "ring", n: int = 1000, *, std: float | None = None, seed: int = 0,
@@ -140,17 +244,20 @@ def mixture_2d(kind: str = "ring", n: int = 1000, *, std: float | None = None, s
 
     ``ring``: 8 modes evenly spaced on a circle of radius 2, std 0.02 by default.
     ``grid``: 25 modes on the 5x5 grid {-4, -2, 0, 2, 4}^2, std 0.05 by default.
-    These are the benchmarks of the mode-collapse literature (Unrolled GAN, VEEGAN, PacGAN).
+    These are the benchmarks of the mode-collapse literature (Unrolled GAN, VEEGAN, PacGAN);
+    :func:`began_lite.metrics.mixture_quality` scores samples against them.
     """
-    if kind not in ("ring", "grid"):
+    if kind not in MIXTURE_KINDS:
         raise ValueError(f"kind must be 'ring' or 'grid', got {kind!r}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     centres = mixture_modes(kind)
-    std = (0.02 if kind == "ring" else 0.05) if std is None else std
+    std = MIXTURE_STD[kind] if std is None else std
     if isinstance(std, bool) or not isinstance(std, (int, float)) or not (std > 0 and math.isfinite(std)):
         raise ValueError(f"std must be a finite number > 0, got {std!r}")
-    g = torch.Generator().manual_seed(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    g = torch.Generator().manual_seed(int(seed))
     labels = torch.randint(len(centres), (n,), generator=g)
     x = centres[labels] + std * torch.randn(n, 2, generator=g)
     return (x, labels) if return_labels else x

@@ -21,8 +21,8 @@ import math
 __all__ = ["EquilibriumController", "convergence_measure", "simulate_controller"]
 
 
-def _scalar(name: str, value) -> float:
-    """A float from a Python number or a one-element tensor/array; NaN and inf refused."""
+def _scalar(name: str, value, rng: str = "") -> float:
+    """A float from a Python number or a one-element tensor/array; NaN and inf refused (``rng`` names the range)."""
     if hasattr(value, "numel"):
         if value.numel() != 1:
             raise ValueError(f"{name} must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
@@ -33,7 +33,7 @@ def _scalar(name: str, value) -> float:
         raise ValueError(f"{name} must be a number or a 0-d tensor, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise ValueError(f"{name} must be finite{' and ' + rng if rng else ''}, got {value}")
     return value
 
 
@@ -45,9 +45,9 @@ class EquilibriumController:
     """
 
     def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001, k: float = 0.0):
-        self.gamma = _scalar("gamma", gamma)
-        self.lambda_k = _scalar("lambda_k", lambda_k)
-        self.k = _scalar("k", k)
+        self.gamma = _scalar("gamma", gamma, "in (0, 1]")
+        self.lambda_k = _scalar("lambda_k", lambda_k, ">= 0")
+        self.k = _scalar("k", k, "in [0, 1]")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         if self.lambda_k < 0.0:
@@ -77,7 +77,7 @@ class EquilibriumController:
 
 def convergence_measure(loss_real, loss_fake, gamma: float) -> float:
     """M_global = L(x) + |γ L(x) - L(G(z))| (BEGAN §3.4.1)."""
-    real, fake, g = _scalar("loss_real", loss_real), _scalar("loss_fake", loss_fake), _scalar("gamma", gamma)
+    real, fake, g = _scalar("loss_real", loss_real), _scalar("loss_fake", loss_fake), _scalar("gamma", gamma, "in (0, 1]")
     if not 0.0 < g <= 1.0:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
     return real + abs(g * real - fake)
@@ -97,8 +97,10 @@ def simulate_controller(gamma: float = 0.5, lambda_k: float = 0.001, steps: int 
     with ``a = push``, ``b = pull``, ``L(x) = loss_real`` fixed and Gaussian noise of std
     ``noise``. The balance point is :math:`\mathcal{L}(G) = \gamma \mathcal{L}(x)`, reached with
     :math:`k^* = b \gamma \mathcal{L}(x) / a` when that is in [0, 1]. A small :math:`\lambda_k`
-    gets there slowly; a large one overshoots and oscillates, because the controller
-    integrates the error while the plant lags behind.
+    gets there slowly and without overshoot (for the linearised loop, when
+    :math:`\lambda_k a < b^2/4`); a larger one overshoots and rings; beyond :math:`\lambda_k a > b`
+    the loop is unstable and only the clipping of k to [0, 1] bounds the oscillation, because
+    the controller integrates the error while the plant lags behind.
     Returns arrays ``k``, ``loss_fake``, ``m_global`` (one value per step) and ``k_star``.
     """
     import numpy as np
@@ -111,11 +113,14 @@ def simulate_controller(gamma: float = 0.5, lambda_k: float = 0.001, steps: int 
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
     if not 0 < pull <= 1:
         raise ValueError(f"pull must be in (0, 1], got {pull!r}")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not (0 <= noise < math.inf):
+        raise ValueError(f"noise must be a finite number >= 0 (a standard deviation), got {noise!r}")
     rng = np.random.default_rng(seed)
     fake = gamma * loss_real * 0.2  # the generator starts 'winning': its samples are easy to reconstruct
     ks, fakes, ms = np.empty(steps), np.empty(steps), np.empty(steps)
     for t in range(steps):
         ks[t], fakes[t], ms[t] = ctl.k, fake, convergence_measure(loss_real, fake, gamma)
-        k = ctl.update(loss_real, fake)
-        fake = max(0.0, (1 - pull) * fake + push * k + (noise * rng.standard_normal() if noise else 0.0))
+        k_now = ctl.k  # the networks react to the k of this step; the controller's update acts next step
+        ctl.update(loss_real, fake)
+        fake = max(0.0, (1 - pull) * fake + push * k_now + (noise * rng.standard_normal() if noise else 0.0))
     return {"k": ks, "loss_fake": fakes, "m_global": ms, "k_star": pull * gamma * loss_real / push}

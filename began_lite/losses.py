@@ -5,7 +5,8 @@ image :math:`v \in \mathbb{R}^{N_x}` is (BEGAN §3.1)
 
 .. math:: \mathcal{L}(v) = |v - D(v)|^\eta, \qquad \eta \in \{1, 2\},
 
-averaged over pixels, one number per image. The objectives (each returns its parts):
+averaged over pixels (over coordinates, for points (B, d)), one number per image. The
+objectives (each returns its parts):
 
 * EBGAN (Zhao et al. 2017, eq. 1-2, 4):
   :math:`\mathcal{L}_D = D(x) + [m - D(G(z))]^+`, :math:`\mathcal{L}_G = D(G(z)) + w\,f_{PT}(S)`,
@@ -42,7 +43,8 @@ def _check_pair(x: torch.Tensor, x_hat: torch.Tensor) -> None:
 def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, eta: int = 1) -> torch.Tensor:
     r""":math:`\mathcal{L}(v) = \operatorname{mean}_{\text{pixels}} |v - D(v)|^\eta`, one value per sample, shape ``(B,)``.
 
-    ``x`` is :math:`v`, ``x_hat`` is :math:`D(v)`; ``eta`` is :math:`\eta` (1 or 2).
+    ``x`` is :math:`v`, ``x_hat`` is :math:`D(v)`; ``eta`` is :math:`\eta` (1 or 2). Any shape
+    ``(B, ...)`` works: images ``(B, C, H, W)`` average over pixels, points ``(B, d)`` over coordinates.
     """
     if eta not in (1, 2) or isinstance(eta, bool):
         raise ValueError(f"eta must be 1 or 2, got {eta!r}")
@@ -61,6 +63,8 @@ def pulling_away_term(s: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(s, torch.Tensor) or s.ndim != 2:
         raise ValueError(f"s must be a 2-D tensor (N, d) of embeddings, got {getattr(s, 'shape', type(s).__name__)}")
+    if not s.is_floating_point():
+        raise ValueError(f"s must be a floating-point tensor, got dtype {s.dtype}")
     n = s.shape[0]
     if n < 2:
         raise ValueError(f"s must hold at least 2 embeddings (N >= 2), got N={n}")
@@ -84,8 +88,9 @@ class BEGANLosses(NamedTuple):
 
 
 def _per_sample(name: str, t: torch.Tensor) -> None:
-    if not isinstance(t, torch.Tensor) or t.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D tensor of per-sample losses (B,), got {getattr(t, 'shape', type(t).__name__)}")
+    if not isinstance(t, torch.Tensor) or t.ndim != 1 or len(t) == 0 or not t.is_floating_point():
+        raise ValueError(f"{name} must be a non-empty 1-D float tensor of per-sample losses (B,), "
+                         f"got {getattr(t, 'shape', type(t).__name__)} {getattr(t, 'dtype', '')}".rstrip())
 
 
 def ebgan_losses(energy_real: torch.Tensor, energy_fake: torch.Tensor, margin: float) -> EBGANLosses:
@@ -97,8 +102,8 @@ def ebgan_losses(energy_real: torch.Tensor, energy_fake: torch.Tensor, margin: f
     """
     _per_sample("energy_real", energy_real)
     _per_sample("energy_fake", energy_fake)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
-        raise ValueError(f"margin must be a number > 0, got {margin!r}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin < float("inf"):
+        raise ValueError(f"margin must be a finite number > 0, got {margin!r}")
     hinge = torch.relu(margin - energy_fake)  # (B,)
     return EBGANLosses(energy_real.mean() + hinge.mean(), energy_real.mean(), energy_fake.mean(), hinge.mean())
 

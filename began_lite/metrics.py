@@ -1,10 +1,14 @@
 """Measurements the chapters report: normality of loss distributions (chapter 2).
 
 The evaluator for generated images (classifier features, Frechet distance, mode
-coverage) joins this module in chapter 7.
+coverage) joins this module in chapter 7, with the mode-collapse literature's score for the
+2-D mixtures (:func:`mixture_quality`: modes covered, share of high-quality samples).
 """
 from __future__ import annotations
 
+import math
+import time
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -23,9 +27,17 @@ class NormalityStats(NamedTuple):
     dagostino_p: float  # D'Agostino-Pearson K^2 test, from skewness and kurtosis (D'Agostino & Pearson 1973)
 
 
+def _numbers(name: str, values) -> np.ndarray:
+    """``values`` as a flat float64 array, or a ValueError naming ``name``."""
+    try:
+        return np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__}") from None
+
+
 def normality_stats(samples) -> NormalityStats:
     """Moments and two normality tests of a 1-D sample (at least 20 finite values)."""
-    x = np.asarray(samples, dtype=np.float64).ravel()
+    x = _numbers("samples", samples)
     if x.size < 20:
         raise ValueError(f"samples must hold at least 20 values for the normality tests, got {x.size}")
     if not np.all(np.isfinite(x)):
@@ -45,8 +57,11 @@ def effective_pixels(pixel_values, image_values) -> float:
     so N_eff = (s_pixel / s_image)^2. Compare with the real pixel count: N_eff much smaller
     than N says the pixels' errors are far from independent.
     """
-    s_pix = float(stats.skew(np.asarray(pixel_values, dtype=np.float64).ravel()))
-    s_img = float(stats.skew(np.asarray(image_values, dtype=np.float64).ravel()))
+    pix, img = _numbers("pixel_values", pixel_values), _numbers("image_values", image_values)
+    for name, v in (("pixel_values", pix), ("image_values", img)):
+        if v.size < 3 or not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must hold at least 3 finite values (a skewness needs them), got {v.size}")
+    s_pix, s_img = float(stats.skew(pix)), float(stats.skew(img))
     if s_img == 0 or np.sign(s_img) != np.sign(s_pix):
         return float("nan")
     return (s_pix / s_img) ** 2
@@ -58,7 +73,7 @@ from torch import nn  # noqa: E402
 
 from .wasserstein import gaussian_w2_squared  # noqa: E402
 
-__all__ += ["DigitClassifier", "train_digit_classifier", "digit_probabilities", "digit_features",
+__all__ += ["mean_pairwise_l1", "DigitClassifier", "train_digit_classifier", "load_digit_classifier", "save_digit_classifier", "digit_probabilities", "digit_features",
             "frechet_distance", "mode_coverage", "CoverageReport", "evaluate_digits"]
 
 
@@ -75,8 +90,10 @@ class DigitClassifier(nn.Module):
         """Any (N, 1, S, S) digits in [-1, 1] -> (N, 1, 8, 8), by the same resize the data uses."""
         from .data import resize
 
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1:
-            raise ValueError(f"images must be a tensor (N, 1, S, S), got {getattr(images, 'shape', type(images).__name__)}")
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1 or len(images) == 0:
+            raise ValueError(f"images must be a non-empty tensor (N, 1, S, S), got {getattr(images, 'shape', type(images).__name__)}")
+        if not torch.isfinite(images).all():
+            raise ValueError("images must be finite (they hold NaN or inf)")
         return resize(images.float().cpu().clamp(-1, 1), 8)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -91,6 +108,12 @@ def train_digit_classifier(seed: int = 0, epochs: int = 60, held_out: int = 500)
 
     Returns ``(model, held_out_accuracy)``. A few seconds on a CPU; deterministic for a seed.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if isinstance(held_out, bool) or not isinstance(held_out, int) or not 1 <= held_out <= 1697:
+        raise ValueError(f"held_out must be an integer in [1, 1697] (the 1797 digits less 100 to train on), got {held_out!r}")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny MLP: one thread is fastest, and immune to oversubscription
     try:
@@ -122,6 +145,38 @@ def _train_classifier(seed: int, epochs: int, held_out: int):
     return model, acc
 
 
+# The shipped evaluator: weights trained by `python -m began_lite.metrics` (seed 0), so every
+# chapter and every user scores with the same network without retraining it.
+CLASSIFIER_PATH = Path(__file__).resolve().parents[1] / "data" / "digit_classifier.pt"
+
+
+def save_digit_classifier(path=CLASSIFIER_PATH, seed: int = 0) -> dict:
+    """Train the evaluator (seed ``seed``) and save its weights and provenance atomically."""
+    from .checkpoint import save_checkpoint
+
+    start = time.perf_counter()
+    model, acc = train_digit_classifier(seed=seed)
+    record = {"state": model.state_dict(), "held_out_accuracy": acc, "seed": seed,
+              "command": "python -m began_lite.metrics", "torch": str(torch.__version__),
+              "seconds": time.perf_counter() - start}
+    save_checkpoint(record, path)
+    return record
+
+
+def load_digit_classifier(path=CLASSIFIER_PATH) -> tuple[DigitClassifier, float]:
+    """The shipped evaluator and its held-out accuracy (``weights_only`` load).
+
+    Without the file (a non-editable install) it trains the same network from seed 0."""
+    from .checkpoint import load_checkpoint
+
+    if not Path(path).exists():
+        return train_digit_classifier(seed=0)
+    record = load_checkpoint(path)
+    model = DigitClassifier()
+    model.load_state_dict(record["state"])
+    return model.eval(), float(record["held_out_accuracy"])
+
+
 @torch.no_grad()
 def digit_probabilities(model: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
     return torch.softmax(model(images), dim=1)
@@ -146,6 +201,15 @@ def frechet_distance(real_features, fake_features) -> float:
     return gaussian_w2_squared(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
+def mean_pairwise_l1(images: torch.Tensor) -> float:
+    """Diversity: the mean over pairs i != j of mean_pixels |x_i - x_j| (0 = all samples equal)."""
+    if not isinstance(images, torch.Tensor) or images.ndim < 2 or len(images) < 2:
+        raise ValueError(f"images must be a tensor (N, ...) with N >= 2, got {getattr(images, 'shape', images)!r}")
+    x = images.detach().flatten(1).double().cpu()
+    n = len(x)
+    return float(torch.cdist(x, x, p=1).sum() / (n * (n - 1)) / x.shape[1])
+
+
 class CoverageReport(NamedTuple):
     counts: list  # samples assigned to each class
     classes_covered: int  # classes with at least `min_share` of the confident samples
@@ -159,6 +223,11 @@ def mode_coverage(probs, threshold: float = 0.9, min_share: float = 0.02) -> Cov
     p = torch.as_tensor(probs, dtype=torch.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"probs must be a non-empty (N, classes) array, got shape {tuple(p.shape)}")
+    if not (torch.isfinite(p).all() and p.min() >= 0 and p.max() <= 1):
+        raise ValueError("probs must be probabilities: finite and in [0, 1]")
+    for name, v, lo_open in (("threshold", threshold, True), ("min_share", min_share, False)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not ((0 < v) if lo_open else (0 <= v)) or not v <= 1:
+            raise ValueError(f"{name} must be a number in {'(0, 1]' if lo_open else '[0, 1]'}, got {v!r}")
     top, cls = p.max(dim=1)
     confident = top >= threshold
     counts = torch.bincount(cls, minlength=p.shape[1]).double()
@@ -173,10 +242,72 @@ def evaluate_digits(images: torch.Tensor, classifier: DigitClassifier | None = N
     """Frechet distance to the real digits, coverage and balance of ``images`` (N, 1, S, S) in [-1, 1]."""
     from .data import load_digits
 
+    DigitClassifier.prepare(images)  # the shape and finiteness checks, before any work
+    if len(images) < 2:
+        raise ValueError(f"images must hold at least 2 samples for the Frechet distance, got {len(images)}")
     if classifier is None:
-        classifier, _ = train_digit_classifier()
+        classifier, _ = load_digit_classifier()
     if real is None:  # the real digits at the same size, so both pass through the same resizes
         real = load_digits(images.shape[-1])
     rep = mode_coverage(digit_probabilities(classifier, images))
     fd = frechet_distance(digit_features(classifier, real), digit_features(classifier, images))
     return {"frechet": fd, **rep._asdict()}
+
+
+# --------------------------------------------------------------------------- the 2-D mixture evaluator
+__all__ += ["MixtureQuality", "mixture_quality"]
+
+
+class MixtureQuality(NamedTuple):
+    modes_covered: int  # modes that are the nearest mode of at least `min_count` high-quality samples
+    n_modes: int  # 8 for the ring, 25 for the grid
+    high_quality_share: float  # share of all samples within `n_std` standard deviations of their nearest mode
+    counts: list  # high-quality samples assigned to each mode (in mixture_modes' order)
+
+
+def mixture_quality(samples, kind: str = "ring", *, std: float | None = None, n_std: float = 3.0,
+                    min_count: int = 1) -> MixtureQuality:
+    """Mode coverage and sample quality of 2-D ``samples`` (N, 2) against :func:`~began_lite.data.mixture_2d`'s ``kind``.
+
+    The measure of the mode-collapse literature (VEEGAN, Srivastava et al. 2017, §5 "Synthetic
+    datasets"; PacGAN, Lin et al. 2018, whose reference code computes the same): a sample is of
+    *high quality* if it lies within three standard deviations of its nearest mode, and a mode
+    is *covered* if it is the nearest mode of at least one high-quality sample. Both papers
+    draw 2500 samples per trained model. ``std`` defaults to the mixture's own
+    (:data:`~began_lite.data.MIXTURE_STD`); ``n_std`` and ``min_count`` (3 and 1 in the
+    papers) are there for stricter variants, such as a mode counted only with 20 samples.
+
+    Read the two numbers together: with one sample enough, a blur also "covers" modes.
+    2500 points uniform on the square [-5, 5]^2 cover 22 of the 25 grid modes with 2.2% of
+    high quality; 2500 points uniform on the ring's circle cover all 8 with 7.7%.
+    """
+    from .data import MIXTURE_KINDS, MIXTURE_STD, mixture_modes
+
+    if kind not in MIXTURE_KINDS:
+        raise ValueError(f"kind must be one of {MIXTURE_KINDS}, got {kind!r}")
+    x = samples.detach().cpu() if isinstance(samples, torch.Tensor) else torch.as_tensor(np.asarray(samples))
+    if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] == 0:
+        raise ValueError(f"samples must be a non-empty array of 2-D points (N, 2), got shape {tuple(x.shape)}")
+    if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
+        raise ValueError(f"samples must hold numbers, got dtype {x.dtype}")
+    x = x.double()
+    if not torch.isfinite(x).all():
+        raise ValueError("samples contains NaN or inf")
+    std = MIXTURE_STD[kind] if std is None else std
+    for name, v in (("std", std), ("n_std", n_std)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+    modes = mixture_modes(kind).double()  # (M, 2)
+    dist, nearest = torch.cdist(x, modes).min(dim=1)  # (N,), (N,): Euclidean, the components are isotropic
+    high = dist < n_std * std
+    counts = torch.bincount(nearest[high], minlength=len(modes))
+    return MixtureQuality(int((counts >= min_count).sum()), len(modes), float(high.double().mean()),
+                          counts.tolist())
+
+
+if __name__ == "__main__":  # python -m began_lite.metrics: regenerate data/digit_classifier.pt
+    rec = save_digit_classifier()
+    print(f"wrote {CLASSIFIER_PATH}: held-out accuracy {rec['held_out_accuracy']:.3f} "
+          f"(seed {rec['seed']}, torch {rec['torch']}, {rec['seconds']:.1f} s)")

@@ -13,11 +13,16 @@
 Options from §3.5: ``skip`` concatenates the upsampled first 8x8 tensor after every
 upsampling; ``vanishing_residual`` makes each convolution after the first in a block
 ``x <- carry * x + (1 - carry) * elu(conv(x))`` where the trainer lowers ``carry`` from 1 to 0.
+
+Points (N, d) instead of images (chapter 7's 2-D mixtures) use small MLPs in the same roles:
+:class:`MLPGenerator` and the autoencoder :class:`MLPDiscriminator`. :func:`build_generator`
+and :func:`build_discriminator` pick by ``config.data_dim`` (0 = images).
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,7 +30,7 @@ from torch import nn
 from .config import TrainConfig
 
 __all__ = ["Generator", "Discriminator", "Encoder", "Decoder", "MLPGenerator", "MLPDiscriminator",
-           "sample_z", "count_parameters", "num_scales"]
+           "build_generator", "build_discriminator", "sample_z", "count_parameters", "num_scales"]
 
 
 def num_scales(image_size: int) -> int:
@@ -51,6 +56,37 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _positive(**sizes) -> None:
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_enabled()
+
+
+def _check_input(name: str, x, weight: torch.Tensor, shape: str, ok_shape) -> None:
+    """A clear ValueError, rather than a matmul error deep inside, for a wrong input."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor {shape}, got {type(x).__name__}")
+    if not ok_shape(x):
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    if x.device != weight.device:
+        raise ValueError(f"{name} is on {x.device} but the network is on {weight.device}; move one of them with .to()")
+    # Under autocast a bfloat16/float16 input is expected; otherwise the dtypes must agree.
+    if x.dtype != weight.dtype and not (x.is_floating_point() and _autocast_on(x.device.type)):
+        raise ValueError(f"{name} must have the network's dtype {weight.dtype}, got {x.dtype}")
+
+
+def _check_config(config) -> None:
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+
+
 class _Block(nn.Module):
     """``repeat`` 3x3 convolutions with ELU at one scale, optionally with vanishing residuals."""
 
@@ -74,11 +110,20 @@ class _Carry(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("carry", torch.zeros(()), persistent=True)
+        # forward reads this Python copy of the buffer: reading a GPU tensor's value would
+        # stall the host until the GPU catches up, several times a step.
+        self._carry = 0.0
+        self.register_load_state_dict_post_hook(_Carry._after_load)
+
+    @staticmethod
+    def _after_load(module: "_Carry", incompatible_keys) -> None:
+        module._carry = float(module.carry)
 
     def set_carry(self, carry: float) -> None:
         if not 0.0 <= float(carry) <= 1.0:
             raise ValueError(f"carry must be in [0, 1], got {carry!r}")
         self.carry.fill_(float(carry))
+        self._carry = float(np.float32(carry))  # the value the float32 buffer holds
 
 
 class Decoder(_Carry):
@@ -87,6 +132,8 @@ class Decoder(_Carry):
     def __init__(self, in_dim: int, *, image_size: int, channels: int, filters: int, repeat: int,
                  skip: bool = False, vanishing_residual: bool = False):
         super().__init__()
+        _positive(in_dim=in_dim, channels=channels, filters=filters, repeat=repeat)
+        self.in_dim = in_dim
         self.scales, self.filters, self.skip = num_scales(image_size), filters, skip
         self.fc = nn.Linear(in_dim, filters * 8 * 8)  # no nonlinearity (§3.5)
         widths_in = [filters] + [2 * filters if skip else filters] * self.scales
@@ -94,7 +141,8 @@ class Decoder(_Carry):
         self.to_image = nn.Conv2d(filters, channels, 3, padding=1)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        carry = float(self.carry)
+        _check_input("v", v, self.fc.weight, f"(B, {self.in_dim})", lambda t: t.ndim == 2 and t.shape[1] == self.in_dim)
+        carry = self._carry
         x = self.fc(v).view(v.shape[0], self.filters, 8, 8)  # (B, n, 8, 8)
         h0 = x
         for i, block in enumerate(self.blocks):
@@ -112,6 +160,7 @@ class Encoder(_Carry):
     def __init__(self, h_dim: int, *, image_size: int, channels: int, filters: int, repeat: int,
                  vanishing_residual: bool = False):
         super().__init__()
+        _positive(h_dim=h_dim, channels=channels, filters=filters, repeat=repeat)
         self.scales, self.image_size, self.channels = num_scales(image_size), image_size, channels
         self.stem = nn.Conv2d(channels, filters, 3, padding=1)
         widths = [filters * (i + 1) for i in range(self.scales + 1)]  # n, 2n, 3n, ...
@@ -122,9 +171,9 @@ class Encoder(_Carry):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = (self.channels, self.image_size, self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x must have shape (B, {expected[0]}, {expected[1]}, {expected[2]}), got {tuple(x.shape)}")
-        carry = float(self.carry)
+        _check_input("x", x, self.stem.weight, f"(B, {expected[0]}, {expected[1]}, {expected[2]})",
+                     lambda t: t.ndim == 4 and tuple(t.shape[1:]) == expected)
+        carry = self._carry
         x = F.elu(self.stem(x))
         for i, block in enumerate(self.blocks):
             x = block(x, carry)
@@ -138,14 +187,15 @@ class Generator(nn.Module):
 
     def __init__(self, config: TrainConfig):
         super().__init__()
+        _check_config(config)
         self.config = config
         self.decoder = Decoder(config.z_dim, image_size=config.image_size, channels=config.channels,
                                filters=config.filters, repeat=config.repeat, skip=config.skip,
                                vanishing_residual=config.vanishing_residual)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.config.z_dim:
-            raise ValueError(f"z must have shape (B, {self.config.z_dim}), got {tuple(z.shape)}")
+        _check_input("z", z, self.decoder.fc.weight, f"(B, {self.config.z_dim})",
+                     lambda t: t.ndim == 2 and t.shape[1] == self.config.z_dim)
         return self.decoder(z)
 
     def set_carry(self, carry: float) -> None:
@@ -157,6 +207,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, config: TrainConfig):
         super().__init__()
+        _check_config(config)
         self.config = config
         kw = dict(image_size=config.image_size, channels=config.channels, filters=config.filters,
                   repeat=config.repeat, vanishing_residual=config.vanishing_residual)
@@ -189,27 +240,56 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class MLPGenerator(nn.Module):
-    """G for 2-D point data: z (B, N_z) -> point (B, 2), ELU hidden layers."""
+    """G for point data: z (B, N_z) -> point (B, out_dim), ``depth`` ELU hidden layers, a linear output."""
 
     def __init__(self, z_dim: int = 2, hidden: int = 128, depth: int = 3, out_dim: int = 2):
         super().__init__()
+        _positive(z_dim=z_dim, hidden=hidden, depth=depth, out_dim=out_dim)
         self.z_dim = z_dim
         self.net = _mlp([z_dim] + [hidden] * depth + [out_dim])
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_input("z", z, self.net[0].weight, f"(B, {self.z_dim})", lambda t: t.ndim == 2 and t.shape[1] == self.z_dim)
         return self.net(z)
 
 
 class MLPDiscriminator(nn.Module):
-    """D for 2-D point data: an MLP autoencoder, point (B, 2) -> h (B, N_h) -> point (B, 2)."""
+    """D for point data: an MLP autoencoder, point (B, in_dim) -> h (B, N_h) -> point (B, in_dim).
+
+    Encoder and decoder each have ``depth`` ELU hidden layers; the maps into and out of h are
+    linear, as in the paper's networks (§3.5)."""
 
     def __init__(self, in_dim: int = 2, h_dim: int = 8, hidden: int = 128, depth: int = 2):
         super().__init__()
+        _positive(in_dim=in_dim, h_dim=h_dim, hidden=hidden, depth=depth)
+        self.in_dim, self.h_dim = in_dim, h_dim
         self.encoder = _mlp([in_dim] + [hidden] * depth + [h_dim])
         self.decoder = _mlp([h_dim] + [hidden] * depth + [in_dim])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """h = Enc(x), shape (B, N_h): the embedding EBGAN's pulling-away term uses."""
+        _check_input("x", x, self.encoder[0].weight, f"(B, {self.in_dim})",
+                     lambda t: t.ndim == 2 and t.shape[1] == self.in_dim)
         return self.encoder(x)
 
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        _check_input("h", h, self.decoder[0].weight, f"(B, {self.h_dim})",
+                     lambda t: t.ndim == 2 and t.shape[1] == self.h_dim)
+        return self.decoder(h)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        return self.decode(self.encode(x))
+
+
+def build_generator(config: TrainConfig) -> nn.Module:
+    """G for ``config``: the paper's decoder for images (``data_dim == 0``), else an MLP to points (B, data_dim)."""
+    if config.data_dim:
+        return MLPGenerator(z_dim=config.z_dim, hidden=config.mlp_hidden, depth=3, out_dim=config.data_dim)
+    return Generator(config)
+
+
+def build_discriminator(config: TrainConfig) -> nn.Module:
+    """D for ``config``: the paper's autoencoder for images, else an MLP autoencoder with an N_h bottleneck."""
+    if config.data_dim:
+        return MLPDiscriminator(in_dim=config.data_dim, h_dim=config.h_dim, hidden=config.mlp_hidden, depth=2)
+    return Discriminator(config)

@@ -28,6 +28,20 @@ def _per_image_losses(D, real: torch.Tensor, fake: torch.Tensor, eta: int):
     return per_image[: len(real)], per_image[len(real):]
 
 
+def _g_loss_with_pt(D, fake, eta: int, weight: float):
+    """L(G(z)) + weight * f_PT(Enc(G(z))): the generator's loss with EBGAN's pulling-away term."""
+    h = D.encode(fake)  # (B, N_h): the embedding the pulling-away term spreads out
+    loss_fake = reconstruction_loss(fake, D.decode(h), eta=eta).mean()
+    logs = {"loss_fake": loss_fake}
+    loss = loss_fake
+    if weight > 0 and len(fake) >= 2:
+        pt = pulling_away_term(h)
+        loss = loss + weight * pt
+        logs["pt"] = pt
+    logs["loss_g"] = loss
+    return loss, logs
+
+
 class BEGANObjective:
     r"""BEGAN (§3.4): :math:`\mathcal{L}_D = \mathcal{L}(x) - k_t \mathcal{L}(G(z_D))`,
     :math:`\mathcal{L}_G = \mathcal{L}(G(z_G))`,
@@ -55,8 +69,11 @@ class BEGANObjective:
         return parts.loss_d, {"loss_d": parts.loss_d, "loss_real": parts.loss_real, "loss_fake_d": parts.loss_fake}
 
     def g_loss(self, D, fake):
-        loss_fake = reconstruction_loss(fake, D(fake), eta=self.config.eta).mean()
-        return loss_fake, {"loss_g": loss_fake, "loss_fake": loss_fake}
+        if self.config.began_pt_weight == 0:
+            loss_fake = reconstruction_loss(fake, D(fake), eta=self.config.eta).mean()
+            return loss_fake, {"loss_g": loss_fake, "loss_fake": loss_fake}
+        # Deviation (began_pt_weight > 0): EBGAN's pulling-away term on Enc(G(z)) joins L_G.
+        return _g_loss_with_pt(D, fake, self.config.eta, self.config.began_pt_weight)
 
     def after_step(self, logs: dict) -> dict:
         real, fake = logs["loss_real"], logs["loss_fake"]
@@ -97,16 +114,7 @@ class EBGANObjective:
                               "loss_fake_d": parts.energy_fake, "hinge": parts.hinge}
 
     def g_loss(self, D, fake):
-        h = D.encode(fake)  # (B, N_h): the embedding the pulling-away term spreads out
-        energy_fake = reconstruction_loss(fake, D.decode(h), eta=self.config.eta).mean()
-        logs = {"loss_fake": energy_fake}
-        loss = energy_fake
-        if self.config.pt_weight > 0 and len(fake) >= 2:
-            pt = pulling_away_term(h)
-            loss = loss + self.config.pt_weight * pt
-            logs["pt"] = pt
-        logs["loss_g"] = loss
-        return loss, logs
+        return _g_loss_with_pt(D, fake, self.config.eta, self.config.pt_weight)
 
     def after_step(self, logs: dict) -> dict:
         real, fake = logs["loss_real"], logs["loss_fake"]

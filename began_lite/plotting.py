@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["image_grid", "show_images", "plot_gaussians_w2", "qq_plot", "plot_history"]
+__all__ = ["image_grid", "show_images", "plot_gaussians_w2", "qq_plot", "plot_history", "plot_points",
+           "scatter_png"]
 
 
 def image_grid(x: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
@@ -100,3 +101,61 @@ def plot_history(history, keys, ax=None, smooth: int = 1, logy: bool = False):
         ax.set_yscale("log")
     ax.legend()
     return ax
+
+
+def plot_points(points, mixture: str | None = None, ax=None, title: str | None = None, color="C0"):
+    """Scatter 2-D ``points`` (N, 2); with ``mixture`` ("ring" or "grid"), over its modes and their 3-std circles.
+
+    The frame is fixed by the mixture (so frames of one run line up); points outside it are
+    counted in the legend rather than silently dropped.
+    """
+    from matplotlib.patches import Circle
+
+    from .data import MIXTURE_KINDS, MIXTURE_STD, mixture_modes
+
+    x = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"points must be an array (N, 2), got shape {x.shape}")
+    if mixture is not None and mixture not in MIXTURE_KINDS:
+        raise ValueError(f"mixture must be None or one of {MIXTURE_KINDS}, got {mixture!r}")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    label = f"samples ({len(x)})"
+    if mixture is not None:
+        modes = mixture_modes(mixture).numpy()
+        lim = float(np.abs(modes).max()) + 1.5
+        outside = int((~np.all(np.abs(x) <= lim, axis=1)).sum())
+        if outside:
+            label += f"; {outside} outside the frame"
+        radius = 3 * MIXTURE_STD[mixture]
+        for m in modes:  # the high-quality zone of mixture_quality
+            ax.add_patch(Circle(m, radius, fill=False, color="0.4", lw=0.6))
+        ax.plot(modes[:, 0], modes[:, 1], "k+", ms=8, label="modes (circle: 3 std)")
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.plot(x[:, 0], x[:, 1], ".", ms=2, alpha=0.5, color=color, label=label)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.legend(loc="upper right", fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def scatter_png(points, mixture: str | None = None, title: str | None = None) -> bytes:
+    """:func:`plot_points` rendered to PNG bytes, without touching pyplot's global figures."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    plot_points(points, mixture, ax=fig.add_subplot(), title=title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -97,6 +97,8 @@ BAD = [
     (["train", "--dataset", "digits", "--out", "{tmp}/afile"], "out must be a directory"),
     (["train", "--dataset", "digits", "--device", "tpu", "--out", "{tmp}/r"], "device must be"),
     (["train", "--out", "{tmp}/r"], "dataset"),
+    (["train", "--dataset", "mixture", "--mixture", "spiral", "--out", "{tmp}/r"], "--mixture"),
+    (["train", "--dataset", "digits", "--mixture", "grid", "--out", "{tmp}/r"], "--mixture applies to --dataset mixture only"),
     (["train", "--resume", "{tmp}/missing.pt"], "does not exist"),
     (["train", "--resume", "{tmp}/truncated.pt"], "truncated"),
     (["sample", "--checkpoint", "{tmp}/missing", "--out", "{tmp}/s.npz"], "does not exist"),
@@ -141,7 +143,7 @@ def test_bad_input_one_line_exit_2(bad_inputs_dir, args, expected, capsys):
     code, err = main_in_process(args, capsys)
     assert code == 2, (code, err)
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert expected in lines[0]
     assert not (bad_inputs_dir / "pwned").exists()
 

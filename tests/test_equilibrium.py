@@ -140,3 +140,29 @@ def test_convergence_measure_bad_inputs(args, pattern):
 def test_repr_mentions_state():
     r = repr(EquilibriumController(gamma=0.5, lambda_k=0.1, k=0.25))
     assert "gamma=0.5" in r and "lambda_k=0.1" in r and "k=0.25" in r
+
+
+def test_simulated_controller_regimes():
+    """Linearised loop: overdamped below lambda*a = b^2/4, unstable above lambda*a = b (a=push, b=pull)."""
+    from began_lite.equilibrium import simulate_controller
+
+    a, b = 0.003, 0.02
+    slow = simulate_controller(0.5, 0.5 * b**2 / (4 * a), 3000, push=a, pull=b)
+    ringing = simulate_controller(0.5, 0.3, 3000, push=a, pull=b)
+    unstable = simulate_controller(0.5, 3 * b / a, 3000, push=a, pull=b)
+    target = 0.5 * 0.1
+    assert slow["loss_fake"].max() <= target * (1 + 1e-9)  # approaches from below, no overshoot
+    assert ringing["loss_fake"].max() > 1.2 * target and abs(ringing["loss_fake"][-1] - target) < 1e-4
+    assert abs(ringing["k"][-1] - ringing["k_star"]) < 1e-3 and ringing["k_star"] == b * target / a
+    assert np.ptp(unstable["loss_fake"][-500:]) > 0.1 * target  # never settles
+
+
+def test_simulated_controller_bad_input():
+    from began_lite.equilibrium import simulate_controller
+
+    with pytest.raises(ValueError, match="^steps"):
+        simulate_controller(steps=0)
+    with pytest.raises(ValueError, match="^pull"):
+        simulate_controller(pull=2.0)
+    with pytest.raises(ValueError, match="^gamma"):
+        simulate_controller(gamma=0.0)

@@ -227,3 +227,42 @@ def test_checkpoint_truncated_real_file(tmp_path, digits8):
         load_checkpoint(tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match="holds no checkpoint.pt"):
         load_checkpoint(tmp_path)
+
+
+def test_plateau_halver_halves_only_when_the_window_mean_stalls():
+    """Windows of `patience` steps: a window mean not 1% below the best so far halves lr (floored)."""
+    from began_lite.train import PlateauHalver
+
+    h = PlateauHalver(patience=4, decay=0.5, lr_min=0.1)
+    lrs, lr = [], 1.0
+    # windows means: 10, 5 (better), 4.98 (< 1% better: halve), 2 (better), 2 (stall: halve), 2 (halve, floored)
+    for m in [10] * 4 + [5] * 4 + [4.98] * 4 + [2] * 4 + [2] * 4 + [2] * 4:
+        lr = h.observe(m, lr)
+        lrs.append(lr)
+    assert lrs[3] == 1.0 and lrs[7] == 1.0  # first window sets the best; second improves
+    assert lrs[11] == 0.5 and lrs[10] == 1.0  # decided only at the end of a window
+    assert lrs[15] == 0.5 and lrs[19] == 0.25 and lrs[23] == 0.125
+    h2 = PlateauHalver(patience=4, decay=0.5, lr_min=0.2)
+    lr = 1.0
+    for m in [1.0] * 40:
+        lr = h2.observe(m, lr)
+    assert lr == 0.2  # the floor
+
+
+def test_plateau_halver_state_round_trip_mid_window():
+    from began_lite.train import PlateauHalver
+
+    seq = [3, 2, 2, 2, 2.5, 2, 2, 2, 2, 2, 2, 2]
+    a = PlateauHalver(3, 0.5, 1e-3)
+    lr_a = 1.0
+    for m in seq:
+        lr_a = a.observe(m, lr_a)
+    b = PlateauHalver(3, 0.5, 1e-3)
+    lr_b = 1.0
+    for m in seq[:5]:
+        lr_b = b.observe(m, lr_b)
+    c = PlateauHalver(3, 0.5, 1e-3)
+    c.load_state_dict(b.state_dict())
+    for m in seq[5:]:
+        lr_b = c.observe(m, lr_b)
+    assert lr_a == lr_b

@@ -1,0 +1,120 @@
+"""Several processes, one run: data-parallel training with ``torchrun`` (appendix "Several GPUs").
+
+``torchrun --nproc_per_node=N -m began_lite train ...`` starts N processes and tells each
+its place through the environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR``, ``MASTER_PORT``). :func:`init_from_env` joins them into one process
+group: NCCL between GPUs, gloo between CPU processes. The :class:`~began_lite.train.Trainer`
+notices the group and then
+
+* draws, on every rank, the same *global* minibatch of ``world_size * batch_size`` images
+  and z vectors from the shared seeded generator, and keeps its own slice of
+  ``batch_size``. Concatenated, the slices are the batch a single process with batch size
+  ``world_size * batch_size`` would draw;
+* wraps G and D in ``DistributedDataParallel``, which averages gradients over the ranks.
+  The losses are batch means, so the average of the ranks' gradients is the gradient of the
+  mean over the global batch: one step of N processes is one step on the combined batch,
+  up to float rounding;
+* averages the logged losses over the ranks before anything reads them, so the k_t
+  controller reads the global L(x) and L(G(z)), and k stays identical on every rank;
+* writes checkpoints and samples from rank 0 only (the others wait at a barrier); a resumed
+  run loads the checkpoint on every rank.
+
+Deviation: the pulling-away term (EBGAN, and BEGAN with ``began_pt_weight > 0``) compares
+the embeddings of one batch pairwise, so with N processes it is computed over each rank's
+own batch, not over the global batch.
+
+Nothing here runs at import, and nothing changes a single-process run.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["ProcessGroup", "init_from_env", "current", "all_reduce_mean", "barrier", "shutdown"]
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """Where this process stands: ``rank`` in ``0 .. world_size - 1`` (``world_size == 1``: alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True on the one process that writes files and prints."""
+        return self.rank == 0
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer (as torchrun sets it), got {value!r}") from None
+
+
+def init_from_env(device: str | None = None) -> ProcessGroup:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    With ``WORLD_SIZE`` unset or 1 nothing happens and a one-process :class:`ProcessGroup` is
+    returned. Otherwise the backend is NCCL when this process will train on a CUDA GPU
+    (``device`` is None, ``"auto"`` or starts with ``"cuda"``, and CUDA is present; each
+    process then takes the GPU ``LOCAL_RANK``) and gloo otherwise.
+    """
+    world = _env_int("WORLD_SIZE", 1)
+    if world < 1:
+        raise ValueError(f"WORLD_SIZE must be >= 1, got {world}")
+    if world == 1:
+        return ProcessGroup()
+    if dist.is_initialized():
+        return current()
+    local_rank = _env_int("LOCAL_RANK", 0)
+    on_gpu = torch.cuda.is_available() and (device in (None, "auto") or str(device).startswith("cuda"))
+    if on_gpu:
+        torch.cuda.set_device(local_rank)  # before the group forms, so NCCL binds this GPU
+    if on_gpu:
+        dist.init_process_group(backend="nccl", device_id=torch.device("cuda", local_rank))
+    else:
+        dist.init_process_group(backend="gloo")
+    return current()
+
+
+def current() -> ProcessGroup:
+    """The process group this process belongs to (one process when none was initialised)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return ProcessGroup()
+    return ProcessGroup(rank=dist.get_rank(), world_size=dist.get_world_size(),
+                        local_rank=_env_int("LOCAL_RANK", dist.get_rank()))
+
+
+def all_reduce_mean(t: torch.Tensor, group: ProcessGroup | None = None) -> torch.Tensor:
+    """The mean of ``t`` over all ranks (a new tensor; ``t`` detached and unchanged when alone).
+
+    Sum then divide, because gloo has no averaging reduction. No host-device sync.
+    """
+    group = group or current()
+    t = t.detach()
+    if group.world_size == 1:
+        return t
+    t = t.clone()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t / group.world_size
+
+
+def barrier(group: ProcessGroup | None = None) -> None:
+    """Wait until every rank gets here (nothing when alone)."""
+    if (group or current()).world_size > 1:
+        dist.barrier()
+
+
+def shutdown() -> None:
+    """Leave the process group (nothing when none was initialised)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,290 @@
+"""Experiments the chapters run: train on digits for a budget, then score the samples.
+
+Every chapter that trains a GAN goes through :func:`digit_run`, so a chapter's claim and
+its number come from the same code the command line uses.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import load_digits
+from .metrics import DigitClassifier, evaluate_digits, load_digit_classifier, mean_pairwise_l1
+from .train import Trainer
+
+__all__ = ["digit_classifier", "digit_run", "run_cache_dir", "score_digits"]
+
+
+@functools.lru_cache(maxsize=1)
+def digit_classifier() -> tuple[DigitClassifier, float]:
+    """The evaluator's classifier and its held-out accuracy (the shipped weights, loaded once)."""
+    return load_digit_classifier()
+
+
+@functools.lru_cache(maxsize=4)
+def _digits(image_size: int) -> torch.Tensor:
+    return load_digits(image_size)
+
+
+def score_digits(images: torch.Tensor) -> dict:
+    """Frechet distance to the real digits, class coverage and balance, and the mean pairwise
+    L1 distance (``diversity``, over the first 400) of generated digits."""
+    classifier, _ = digit_classifier()
+    report = evaluate_digits(images, classifier, real=_digits(images.shape[-1]))
+    report["diversity"] = mean_pairwise_l1(images[:400])
+    return report
+
+
+def run_cache_dir() -> Path | None:
+    """Where finished runs are memoised: ``$BEGAN_LITE_CACHE``, else ``~/.cache/began_lite/runs``.
+
+    Set ``BEGAN_LITE_CACHE=off`` to always train. A cached run is the complete checkpoint
+    of the same computation (same config, steps, ``fixed_k``, package source and torch
+    version), so loading it gives the very tensors that training would: chapters that
+    show the same run (chapters 4, 5 and 7 share their default run) train it once.
+    """
+    value = os.environ.get("BEGAN_LITE_CACHE", "")
+    if value.lower() in ("off", "0", "no"):
+        return None
+    return Path(value) if value else Path.home() / ".cache" / "began_lite" / "runs"
+
+
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    h = hashlib.sha256(torch.__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def _run_key(config: TrainConfig, steps: int, fixed_k, n_eval: int, eval_every) -> str:
+    # The thread count is part of the computation: CPU kernels split sums differently with it.
+    spec = json.dumps({"config": config.to_dict(), "steps": steps, "fixed_k": fixed_k, "n_eval": n_eval,
+                       "eval_every": eval_every, "threads": torch.get_num_threads(), "source": _source_digest()},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(spec.encode()).hexdigest()[:24]
+
+
+def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = None, n_eval: int = 1000,
+              eval_every: int | None = None, progress: bool = False, **overrides) -> tuple[Trainer, dict]:
+    """Train on the real digits for ``steps`` with the profile's settings plus ``overrides``.
+
+    Returns the trainer (its ``history`` holds every logged number) and the score of
+    ``n_eval`` samples drawn with a fixed seed (see :func:`score_digits`), with the wall
+    time of training added as ``seconds``. With ``eval_every``, the same score is also
+    taken every ``eval_every`` steps during training (``report["trajectory"]``, each point
+    with the mean M_global and realised gamma of the steps since the last one); scoring
+    draws no random numbers from training, so it changes nothing in the run. Finished
+    runs are memoised on disk (see :func:`run_cache_dir`); ``report["cached"]`` says
+    whether this one was.
+    """
+    if eval_every is not None and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
+        raise ValueError(f"eval_every must be an integer >= 1 or None, got {eval_every!r}")
+    config = TrainConfig.for_profile(profile, steps=steps, **overrides)
+    data = _digits(config.image_size)
+    cache = run_cache_dir()
+    key = _run_key(config, steps, fixed_k, n_eval, eval_every)
+    if cache is not None and (cache / f"{key}.pt").exists():
+        try:
+            state = load_checkpoint(cache / f"{key}.pt")
+            trainer = Trainer(config, data, fixed_k=fixed_k)
+            trainer.load_state_dict(state)
+            report = json.loads(state["report"])
+            report["cached"] = True
+            return trainer, report
+        except (CheckpointError, KeyError, ValueError, RuntimeError):  # a damaged entry is recomputed
+            pass
+    trainer = Trainer(config, data, fixed_k=fixed_k)
+    trajectory = []
+
+    def checkpoint_score(tr: Trainer, logs: dict) -> None:
+        if eval_every and tr.step % eval_every == 0:
+            h = tr.history
+            point = {"step": tr.step, "m_global": float(h["m_global"][-eval_every:].mean()),
+                     "gamma_realised": float(h["gamma_realised"][-eval_every:].mean()), "k": logs["k"]}
+            point.update(score_digits(tr.sample(n_eval, seed=12345)))
+            trajectory.append(point)
+
+    start = time.perf_counter()
+    trainer.train(steps, progress=progress, callback=checkpoint_score if eval_every else None)
+    seconds = time.perf_counter() - start
+    report = score_digits(trainer.sample(n_eval, seed=12345))
+    report["seconds"] = seconds
+    if eval_every:
+        report["trajectory"] = trajectory
+    if cache is not None:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, cache / f"{key}.pt")
+        except OSError:
+            pass  # a read-only home: nothing is memoised, nothing else changes
+    report["cached"] = False
+    return trainer, report
+
+
+# The chapter 7 experiments: a label for each arm and the overrides of the profile it runs.
+EXPERIMENTS: dict[str, dict[str, dict]] = {
+    "gamma-sweep": {f"gamma={g}": {"gamma": g} for g in (0.3, 0.5, 0.7, 1.0)},
+    "objectives": {"BEGAN": {}, "EBGAN": {"objective": "ebgan"}},
+}
+
+
+def provenance() -> dict:
+    """What a stored result needs to be trusted: software, machine, commit and date."""
+    import platform
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    from . import __version__
+    from .config import pick_device
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"began_lite": __version__, "git_commit": commit, "torch": str(torch.__version__),
+            "python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": str(pick_device("auto")),
+            "load_average": os.getloadavg()[0],  # other work on the machine inflates wall times
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def sweep(arms: dict[str, dict], seeds, steps: int, *, eval_every: int | None = None, profile: str = "quick",
+          n_eval: int = 1000, progress: bool = False) -> dict:
+    """Every arm (label -> overrides) at every seed, same budget: one :func:`digit_run` each.
+
+    Returns a plain-data record: the arms, seeds, budget, :func:`provenance`, and per run
+    its config, wall time, final score and (with ``eval_every``) its score trajectory.
+    """
+    seeds = list(seeds)
+    if not arms or not seeds:
+        raise ValueError("arms and seeds must be non-empty")
+    runs, start = [], time.perf_counter()
+    jobs = [(label, over, seed) for label, over in arms.items() for seed in seeds]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(jobs), desc="runs", leave=False)
+    for label, over, seed in jobs:
+        trainer, report = digit_run(steps, profile=profile, n_eval=n_eval, eval_every=eval_every, seed=seed, **over)
+        h = trainer.history
+        final = {k: v for k, v in report.items() if k != "trajectory"}
+        final.update(k=float(h["k"][-1]), gamma_realised=float(h["gamma_realised"][-min(100, len(h)):].mean()))
+        runs.append({"arm": label, "seed": seed, "overrides": over, "config": trainer.config.to_dict(),
+                     "final": final, "trajectory": report.get("trajectory", [])})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return {"arms": arms, "seeds": seeds, "steps": steps, "eval_every": eval_every, "profile": profile,
+            "n_eval": n_eval, "wall_seconds": time.perf_counter() - start, "provenance": provenance(), "runs": runs}
+
+
+# --------------------------------------------------------------------------- 2-D mixtures (chapter 7)
+__all__ += ["mixture_run"]
+
+
+@functools.lru_cache(maxsize=4)
+def _mixture_points(kind: str, n: int) -> torch.Tensor:
+    from .data import mixture_2d
+
+    return mixture_2d(kind, n, seed=0)  # one fixed training set per mixture, as the command line draws it
+
+
+def mixture_run(kind: str = "ring", steps: int | None = None, *, objective: str = "began", seed: int = 0,
+                n_eval: int = 2500, n_points: int = 100_000, profile: str = "quick", progress: bool = False,
+                **overrides) -> tuple[Trainer, dict]:
+    """Train BEGAN or EBGAN on the 2-D ``kind`` mixture ("ring" or "grid") and score it.
+
+    Settings: the profile, then :data:`began_lite.config.MIXTURE` (MLP networks, batch 256, ...),
+    then ``overrides``; ``steps`` defaults to MIXTURE's. The training set is ``n_points`` points
+    drawn once with seed 0 (what ``train --dataset mixture`` uses). Returns the trainer and
+    :func:`~began_lite.metrics.mixture_quality` of ``n_eval`` samples (2500, as VEEGAN and
+    PacGAN draw) from a fixed z, plus ``seconds`` (wall time of training), ``kind``,
+    ``objective`` and ``seed``.
+    """
+    from .config import MIXTURE
+    from .data import MIXTURE_KINDS
+    from .metrics import mixture_quality
+
+    if kind not in MIXTURE_KINDS:
+        raise ValueError(f"kind must be one of {MIXTURE_KINDS}, got {kind!r}")
+    settings = {**MIXTURE, "objective": objective, "seed": seed, **overrides}
+    if steps is not None:
+        settings["steps"] = steps
+    settings["extra"] = {**settings.get("extra", {}), "dataset": "mixture", "mixture": kind, "points": n_points}
+    config = TrainConfig.for_profile(profile, **settings)
+    trainer = Trainer(config, _mixture_points(kind, n_points))
+    start = time.perf_counter()
+    trainer.train(config.steps, progress=progress)
+    seconds = time.perf_counter() - start
+    report = mixture_quality(trainer.sample(n_eval, seed=12345), kind)._asdict()
+    report.update(seconds=seconds, kind=kind, objective=objective, seed=seed)
+    return trainer, report
+
+
+def faces_run(steps: int, *, image_size: int = 32, profile: str = "quick", progress: bool = False,
+              **overrides) -> Trainer:
+    """BEGAN on the 100 bundled LFW faces (chapter 6) with the profile's settings plus ``overrides``."""
+    from .data import load_faces
+
+    config = TrainConfig.for_profile(profile, steps=steps, image_size=image_size, channels=1, **overrides)
+    trainer = Trainer(config, load_faces(image_size))
+    trainer.train(steps, progress=progress)
+    return trainer
+
+
+def faces_record(steps: int, *, seed: int = 0, image_size: int = 32, profile: str = "quick",
+                 progress: bool = False) -> tuple[dict, bytes]:
+    """A stored faces run: config, full history, wall time and provenance, plus a PNG grid of 64 samples."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from .plotting import image_grid
+
+    start = time.perf_counter()
+    trainer = faces_run(steps, image_size=image_size, profile=profile, progress=progress, seed=seed)
+    seconds = time.perf_counter() - start
+    grid = image_grid(trainer.sample(64, seed=0), nrow=8)
+    buf = io.BytesIO()
+    Image.fromarray((grid * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    record = {"experiment": "faces", "steps": steps, "seed": seed, "config": trainer.config.to_dict(),
+              "wall_seconds": seconds, "provenance": provenance(), "history": trainer.history.to_dict(),
+              "samples_png": "faces.png (64 samples, z seed 0)"}
+    return record, buf.getvalue()
+
+
+def mixture_record(steps: int | None = None, *, seeds=(0, 1, 2), kinds=("ring", "grid"),
+                   objectives=("began", "ebgan"), check_steps: int = 100, progress: bool = False) -> dict:
+    """Every (mixture, objective, seed) of :func:`mixture_run`: scores, wall times, provenance,
+    and each run's first ``check_steps`` logged losses (a short rerun must reproduce them)."""
+    jobs = [(kind, objective, seed) for kind in kinds for objective in objectives for seed in seeds]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(jobs), desc="runs", leave=False)
+    runs, start = [], time.perf_counter()
+    for kind, objective, seed in jobs:
+        trainer, report = mixture_run(kind, steps, objective=objective, seed=seed)
+        runs.append({**report, "config": trainer.config.to_dict(),
+                     "first_losses": [float(v) for v in trainer.history["loss_real"][:check_steps]],
+                     "points": trainer.sample(500, seed=12345).round(decimals=4).tolist()})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return {"experiment": "mixtures", "steps": runs[0]["config"]["steps"], "seeds": list(seeds), "kinds": list(kinds),
+            "objectives": list(objectives), "check_steps": check_steps, "wall_seconds": time.perf_counter() - start,
+            "provenance": provenance(), "runs": runs}

@@ -1,0 +1,224 @@
+"""Speed: the benchmark command, its FLOP count and baseline, and the trainer's speed options.
+
+No timing thresholds here (CI machines vary); the tests check that the benchmark runs and
+reports finite, positive numbers, and that every speed option computes the same step.
+"""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import began_lite as bl
+from began_lite.bench import PlainStep, bench_config, count_step_flops, format_table, run_benchmark
+from began_lite.train import Trainer, TrainingDiverged
+
+
+def tiny_config(**kw):
+    base = dict(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8, steps=40,
+                gamma=0.5, lambda_k=0.05, lr=1e-3, device="cpu", dtype="float32", profile="quick")
+    base.update(kw)
+    return bl.TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    return bl.load_digits(8)[:256]
+
+
+def params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def max_diff(a, b):
+    return max((x - y).abs().max().item() for x, y in zip(a, b))
+
+
+# --------------------------------------------------------------------------- the bench command
+COLUMNS = ("device", "size", "batch", "impl", "steps/s", "img/s", "GFLOP/step", "GFLOP/s", "%peak", "MiB")
+
+
+def test_bench_quick_cli(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "began_lite", "bench", "--quick", "--device", "cpu", "--threads", "1",
+                          "--json", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("device"))
+    assert all(c in header.split() for c in COLUMNS)
+    assert any(line.startswith("peak matmul on cpu: float32") for line in lines)
+    table = [line.split() for line in lines if line.startswith("cpu ")]
+    assert [row[3] for row in table] == ["ours", "plain"]
+    for row in table:  # steps/s, img/s, GFLOP/step, GFLOP/s, %peak: finite and positive
+        assert all(math.isfinite(float(v)) and float(v) > 0 for v in row[4:9]), row
+    assert any(line.startswith("ratio ours/plain steps/s at cpu 16 px batch 16: ") for line in lines)
+    result = json.loads(out.read_text())
+    assert result["peaks"]["cpu"]["float32"] > 0
+    for row in result["rows"]:
+        assert row["steps_per_s"] > 0 and row["timed_steps"] == 3
+        assert row["images_per_s"] == pytest.approx(16 * row["steps_per_s"])
+        assert 0 < row["peak_fraction"] < 5  # a fraction of the measured peak (not above it by much)
+
+
+def test_bench_rejects_bad_options(capsys):
+    from began_lite.__main__ import main
+
+    assert main(["bench", "--variants", "warp-speed"]) == 2
+    assert capsys.readouterr().err.startswith("error: variants: 'warp-speed' is not one of")
+    assert main(["bench", "--steps", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: steps must be >= 1")
+
+
+def test_skipped_rows_are_reported():
+    result = run_benchmark(sizes=(16,), batches=(16,), filters=8, steps=1, max_seconds=1e-9, peak_n=256)
+    assert [r["note"].startswith("skipped") for r in result["rows"]] == [True, True]
+    assert "skipped" in format_table(result)
+
+
+def test_flop_count_on_meta_equals_a_real_step(digits8):
+    """The meta-device count (used to estimate rows) counts exactly what a real trainer step does."""
+    config = tiny_config(channels=3, image_size=16, filters=6, repeat=2)
+    data = torch.rand(64, 3, 16, 16) * 2 - 1
+    trainer = Trainer(config, data)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step()
+    assert counter.get_total_flops() == count_step_flops(config) > 0
+
+
+def test_plain_step_computes_the_same_training(digits8):
+    """The baseline does the same maths as our step (two passes instead of one, D not frozen)."""
+    config = bench_config(8, 8, "cpu", filters=4, dtype="float32", lambda_k=0.05)
+    data = torch.rand(64, 3, 8, 8) * 2 - 1
+    ours, plain = Trainer(config, data), PlainStep(config, data)
+    for _ in range(5):
+        logs_ours, logs_plain = ours.train_step(), plain()
+    assert max_diff(params(ours.D), params(plain.D)) < 1e-5
+    assert max_diff(params(ours.G), params(plain.G)) < 1e-5
+    assert plain.k == pytest.approx(ours.k, abs=1e-6) and ours.k > 0
+    assert logs_plain["m_global"] == pytest.approx(logs_ours["m_global"], rel=1e-4)
+
+
+# --------------------------------------------------------------------------- speed options
+def test_cpu_defaults_keep_the_reference_path(digits8):
+    tr = Trainer(tiny_config(), digits8)
+    assert tr.sync_mode == "loss" and not tr.channels_last
+    assert tr.opt_d.param_groups[0]["fused"] is None
+    assert tr._G_train is tr.G and tr._D_train is tr.D  # no wrapper, no compilation
+
+
+@pytest.mark.parametrize("changes", [dict(sync="step"), dict(memory_format="channels_last"),
+                                     dict(sync="step", memory_format="channels_last", ema=0.9)])
+def test_speed_options_compute_the_same_steps(digits8, changes):
+    """Each option changes float rounding only: 20 steps agree with the default path to ~1e-7."""
+    ref, fast = Trainer(tiny_config(ema=changes.get("ema", 0.0)), digits8), Trainer(tiny_config(**changes), digits8)
+    ref.train(20, progress=False)
+    fast.train(20, progress=False)
+    assert max_diff(params(ref.D), params(fast.D)) < 1e-5
+    assert max_diff(params(ref.G), params(fast.G)) < 1e-5
+    assert fast.k == pytest.approx(ref.k, abs=1e-6)
+
+
+def test_sync_step_skips_a_diverged_step_on_the_device(tmp_path, digits8):
+    """With one host read a step, a NaN still raises and leaves weights and Adam state as they were."""
+    tr = Trainer(tiny_config(sync="step"), digits8, run_dir=tmp_path / "r")
+    assert tr.opt_d.param_groups[0]["fused"] is True
+    tr.train(3, progress=False)
+    with torch.no_grad():
+        tr.D.decoder.to_image.bias.fill_(float("nan"))
+    d0, g0 = params(tr.D), params(tr.G)
+    w = tr.D.decoder.fc.weight
+    adam0 = {k: v.clone() for k, v in tr.opt_d.state[w].items()}
+    with pytest.raises(TrainingDiverged, match=r"step 4: L_D = nan.*checkpoint"):
+        tr.train(3, progress=False)
+    assert tr.step == 3 and len(tr.history) == 3
+    assert all(torch.equal(a, b) for a, b in zip(g0, params(tr.G)))
+    assert all(torch.equal(a, b) for a, b in zip(d0[:-1], params(tr.D)[:-1]))
+    assert all(torch.equal(v, tr.opt_d.state[w][k]) for k, v in adam0.items())
+
+
+def test_resume_across_sync_modes(tmp_path, digits8):
+    """A checkpoint from one sync mode resumes in the other (Adam's step count moves device)."""
+    first = Trainer(tiny_config(), digits8, run_dir=tmp_path / "r")
+    first.train(4, progress=False)
+    fast = Trainer.from_checkpoint(tmp_path / "r", digits8, sync="step")
+    assert fast.opt_d.param_groups[0]["fused"] is True
+    fast.train(3, progress=False)
+    back = Trainer.from_checkpoint(tmp_path / "r", digits8, sync="loss")
+    assert back.step == 7 and back.opt_d.param_groups[0]["fused"] is None
+    assert back.opt_d.state[back.D.decoder.fc.weight]["step"].device.type == "cpu"
+    back.train(2, progress=False)
+    assert back.step == 9
+
+
+def test_vanishing_residual_carry_reaches_the_sampler(digits8):
+    """forward reads a Python copy of the carry; it follows set_carry, loading and the EMA copy."""
+    tr = Trainer(tiny_config(vanishing_residual=True, vanishing_steps=10, ema=0.5), digits8)
+    tr.train(4, progress=False)
+    assert tr.G_ema.decoder._carry == pytest.approx(0.7) == float(tr.G_ema.decoder.carry)
+    D = bl.Discriminator(tr.config)
+    D.load_state_dict(tr.D.state_dict())
+    assert D.encoder._carry == float(tr.D.encoder.carry) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("field,value", [("memory_format", "NHWC"), ("compile", True), ("sync", "never")])
+def test_speed_fields_validated(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} must be one of"):
+        tiny_config(**{field: value})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_defaults_and_agreement(digits8):
+    """On CUDA: bfloat16 autocast, channels-last, one host read a step; same k trajectory as float32."""
+    tr = Trainer(tiny_config(device="cuda", dtype="auto"), digits8)
+    assert tr.sync_mode == "step" and tr.channels_last
+    tr.train(10, progress=False)
+    ref = Trainer(tiny_config(), digits8)
+    ref.train(10, progress=False)
+    assert tr.k == pytest.approx(ref.k, abs=0.02)
+
+
+# --------------------------------------------------------------------------- image folder cache
+def _write_images(folder, n, seed=0):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(folder / f"im{i:02d}.png")
+
+
+def test_image_folder_cache_is_read_back_and_invalidated(tmp_path, monkeypatch):
+    from began_lite import data as D
+
+    _write_images(tmp_path / "imgs", 5)
+    fresh = D.load_image_folder(tmp_path / "imgs", 8)
+    first = D.load_image_folder(tmp_path / "imgs", 8, cache=True)
+    cached = list((tmp_path / "imgs" / D.CACHE_DIR_NAME).iterdir())
+    assert torch.equal(first, fresh) and len(cached) == 1 and cached[0].suffix == ".pt"
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded although the cache is valid")
+
+    monkeypatch.setattr(D, "_decode_all", no_decoding)
+    assert torch.equal(D.load_image_folder(tmp_path / "imgs", 8, cache=True), fresh)  # read from the file
+    monkeypatch.undo()
+    # A new file, another size or a damaged cache file: decoded again.
+    assert D.load_image_folder(tmp_path / "imgs", 16, cache=True).shape == (5, 3, 16, 16)
+    _write_images(tmp_path / "imgs", 6, seed=1)  # rewrites im00..im04 and adds im05
+    again = D.load_image_folder(tmp_path / "imgs", 8, cache=True)
+    assert again.shape == (6, 3, 8, 8) and not torch.equal(again[:5], fresh)
+    for f in (tmp_path / "imgs" / D.CACHE_DIR_NAME).iterdir():
+        f.write_bytes(b"not a tensor file")
+    assert torch.equal(D.load_image_folder(tmp_path / "imgs", 8, cache=True), again)
+
+
+def test_image_folder_worker_processes_decode_the_same(tmp_path):
+    from began_lite import data as D
+
+    _write_images(tmp_path / "imgs", 6)
+    assert torch.equal(D.load_image_folder(tmp_path / "imgs", 8, workers=2), D.load_image_folder(tmp_path / "imgs", 8))

@@ -1,0 +1,86 @@
+"""The chapter experiments: memoised runs, score trajectories, sweeps and the `experiment` command."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from began_lite.experiments import digit_run, sweep
+from began_lite.metrics import mean_pairwise_l1
+
+TINY = dict(image_size=8, filters=8, repeat=1, batch_size=8)
+
+
+def test_mean_pairwise_l1_against_a_double_loop():
+    x = torch.randn(7, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    a = x.flatten(1).numpy().astype(np.float64)
+    brute = np.mean([np.abs(a[i] - a[j]).mean() for i in range(7) for j in range(7) if i != j])
+    assert mean_pairwise_l1(x) == pytest.approx(brute, rel=1e-12)
+    assert mean_pairwise_l1(torch.ones(5, 4)) == 0.0
+    with pytest.raises(ValueError, match="N >= 2"):
+        mean_pairwise_l1(torch.ones(1, 4))
+
+
+def test_scoring_during_training_changes_nothing(monkeypatch):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    plain, rep_plain = digit_run(6, seed=3, **TINY)
+    scored, rep_scored = digit_run(6, seed=3, eval_every=3, **TINY)
+    assert all(torch.equal(a, b) for a, b in zip(plain.G.state_dict().values(), scored.G.state_dict().values()))
+    assert rep_plain["frechet"] == rep_scored["frechet"]
+    steps = [p["step"] for p in rep_scored["trajectory"]]
+    assert steps == [3, 6]
+    # the last trajectory point is the final score: the same samples, the same evaluator
+    assert rep_scored["trajectory"][-1]["frechet"] == rep_scored["frechet"]
+    assert rep_scored["trajectory"][-1]["m_global"] == pytest.approx(float(scored.history["m_global"][-3:].mean()))
+
+
+def test_a_cached_run_is_the_same_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", str(tmp_path))
+    first, rep1 = digit_run(5, seed=1, **TINY)
+    again, rep2 = digit_run(5, seed=1, **TINY)
+    assert rep1["cached"] is False and rep2["cached"] is True
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+    for a, b in zip(first.state_dict()["generator"].values(), again.state_dict()["generator"].values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(first.history["k"], again.history["k"])
+    assert rep1["frechet"] == rep2["frechet"] and torch.equal(first.sample(4, seed=0), again.sample(4, seed=0))
+    other, rep3 = digit_run(5, seed=2, **TINY)  # another seed is another run
+    assert rep3["cached"] is False
+    (tmp_path / next(tmp_path.glob("*.pt")).name).write_bytes(b"not a checkpoint")  # damaged entries are redone
+    _, rep4 = digit_run(5, seed=1, **TINY)
+    assert rep4["frechet"] == rep1["frechet"]
+
+
+def test_sweep_record(monkeypatch):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    rec = sweep({"low": {"gamma": 0.3, **TINY}, "high": {"gamma": 1.0, **TINY}}, [0], 4, eval_every=2)
+    assert [(r["arm"], r["seed"]) for r in rec["runs"]] == [("low", 0), ("high", 0)]
+    assert rec["runs"][0]["config"]["gamma"] == 0.3 and rec["runs"][1]["config"]["gamma"] == 1.0
+    assert {"torch", "device", "git_commit", "date"} <= set(rec["provenance"])
+    assert all(len(r["trajectory"]) == 2 for r in rec["runs"])
+    json.dumps(rec)  # plain data
+    with pytest.raises(ValueError, match="non-empty"):
+        sweep({}, [0], 4)
+
+
+def test_experiment_command_writes_its_record(tmp_path):
+    env = {"BEGAN_LITE_CACHE": "off", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    out = tmp_path / "results"
+    r = subprocess.run([sys.executable, "-m", "began_lite", "experiment", "objectives", "--steps", "2", "--seeds", "0",
+                        "--eval-every", "1", "--out", str(out), "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((out / "objectives.json").read_text())
+    assert rec["experiment"] == "objectives" and rec["steps"] == 2 and len(rec["runs"]) == 2
+    assert rec["command"].startswith("python -m began_lite experiment objectives --steps 2")
+    bad = subprocess.run([sys.executable, "-m", "began_lite", "experiment", "objectives", "--steps", "0", "--out",
+                          str(out)], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: steps must be >= 1, got 0"
+    (tmp_path / "file").write_text("")
+    bad = subprocess.run([sys.executable, "-m", "began_lite", "experiment", "objectives", "--out",
+                          str(tmp_path / "file")], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "out must be a folder" in bad.stderr and "Traceback" not in bad.stderr
