@@ -13,7 +13,9 @@ only difference. One step is
 Every logged number of every step is in :attr:`Trainer.history`. Checkpoints hold the
 whole state, so a resumed run continues bit for bit on a CPU. Device and precision are
 chosen once, at construction: bfloat16 autocast on a CUDA GPU that supports it, plain
-float32 elsewhere.
+float32 elsewhere; so are the speed settings (``memory_format``, ``compile``, ``sync``),
+which on a CPU default to the path the book's outputs were computed with. Processes
+started by ``torchrun`` train one run together (:mod:`began_lite.distributed`).
 """
 from __future__ import annotations
 
@@ -412,10 +414,11 @@ class Trainer:
     def train_step(self) -> dict:
         """One D update and one G update; returns the logged numbers of the step.
 
-        A NaN or inf loss raises :class:`TrainingDiverged` and leaves the weights as they were.
-        With ``sync="loss"`` (the default on a CPU) each loss is read before its update; with
-        ``sync="step"`` (on CUDA) the host reads the step's numbers once, at the end, and
-        fused Adam skips a non-finite update on the device. With several processes each
+        A NaN or inf loss raises :class:`TrainingDiverged`, and the update it would have made
+        (with L_D, both) is not applied. With ``sync="loss"`` (the default on a CPU) each
+        loss is read on the host before its update; with ``sync="step"`` (on CUDA) the host
+        reads the step's numbers once, at the end, and fused Adam skips a non-finite update
+        on the device. With several processes each
         draws the global batch and keeps its slice (:mod:`began_lite.distributed`).
         """
         cfg, dev, pg = self.config, self.device, self.process_group
