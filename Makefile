@@ -29,17 +29,22 @@ install: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -q tests --ignore=tests/browser
 
+# Chapters memoise finished runs (began_lite.experiments.run_cache_dir) so that chapters
+# sharing a run train it once; nbval and execute give them a fresh, empty cache per
+# invocation, so nothing computed by an earlier run (another build, other settings) is reused.
 nbval: $(STAMP)
-	BEGAN_LITE_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-	  --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
+	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	BEGAN_LITE_CACHE=$$cache BEGAN_LITE_PROFILE=quick $(PY) -m pytest -q -p no:cacheprovider --nbval \
+	  --nbval-current-env --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory nbval
 
 execute: $(STAMP)
-	for nb in $(NOTEBOOKS); do \
-	  BEGAN_LITE_PROFILE=quick $(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb || exit 1; done
+	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && for nb in $(NOTEBOOKS); do \
+	  BEGAN_LITE_CACHE=$$cache BEGAN_LITE_PROFILE=quick $(VENV)/bin/jupyter execute --inplace --timeout=900 $$nb \
+	  || exit 1; done
 
 lab: $(STAMP)
 	$(PY) -m pip install -q jupyterlab
