@@ -126,6 +126,9 @@ def _bench_arguments(b) -> None:
     b.add_argument("--max-seconds", type=float, default=300.0, dest="max_seconds",
                    help="on a CPU, skip a row whose warm-up and 3 timed steps would take longer (default 300)")
     b.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
+    b.add_argument("--processes", type=int, nargs="?", const=0,
+                   help="instead of the table: quick-profile steps/s of one process with P threads against P "
+                        "one-thread processes at once (P: the number given, else the CPU count)")
     b.add_argument("--json", help="also write the results to this file")
 
 

@@ -417,6 +417,49 @@ def ratio_lines(result: dict) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- threads or processes
+_SCALING_CHILD = """
+import sys, time, torch
+from began_lite.config import TrainConfig
+from began_lite.data import load_digits
+from began_lite.train import Trainer
+cfg = TrainConfig.for_profile("quick", device="cpu", seed=0)
+tr = Trainer(cfg, load_digits(cfg.image_size))
+tr.train_step()
+start = time.perf_counter()
+for _ in range(int(sys.argv[1])):
+    tr.train_step()
+print(time.perf_counter() - start)
+"""
+
+
+def thread_scaling(steps: int = 200, processes: int | None = None) -> dict:
+    """Quick-profile training steps per second on this CPU, two ways of using its cores:
+    one process with ``processes`` threads, and ``processes`` one-thread processes at once
+    (how `make test` runs the chapters). Each way runs in fresh interpreters (the thread
+    count is fixed by ``OMP_NUM_THREADS`` before torch starts); the steps of every process
+    are timed after one warm-up step. Returns both rates and their ratio."""
+    import subprocess
+
+    processes = processes or os.cpu_count() or 1
+    if steps < 1 or processes < 1:
+        raise ValueError(f"steps and processes must be >= 1, got {steps} and {processes}")
+
+    def launch(threads: int, copies: int) -> float:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        procs = [subprocess.Popen([sys.executable, "-c", _SCALING_CHILD, str(steps)], env=env,
+                                  stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+        outs = [p.communicate()[0] for p in procs]
+        if any(p.returncode for p in procs):
+            raise RuntimeError("a thread-scaling process failed")
+        return sum(steps / float(o) for o in outs)  # total steps per second of the copies
+
+    one = launch(processes, 1)
+    many = launch(1, processes)
+    return {"processes": processes, "steps": steps, "one_process_steps_per_s": one,
+            "one_thread_processes_steps_per_s": many, "ratio": many / one}
+
+
 # --------------------------------------------------------------------------- command line
 def main(args) -> int:
     """Run the benchmark the parsed ``args`` describe and print the table (``bench`` command)."""
@@ -431,6 +474,15 @@ def main(args) -> int:
             raise ValueError(f"{name} must be >= 1, got {v}")
     if not args.seconds > 0 or not args.max_seconds > 0:
         raise ValueError("seconds and max-seconds must be > 0")
+    if getattr(args, "processes", None) is not None:
+        r = thread_scaling(args.steps or 200, args.processes)
+        print(f"quick profile (16 px digits, batch 32) on the CPU, {r['steps']} timed steps per process:\n"
+              f"  1 process x {r['processes']} threads : {r['one_process_steps_per_s']:.1f} steps/s\n"
+              f"  {r['processes']} processes x 1 thread: {r['one_thread_processes_steps_per_s']:.1f} steps/s in all\n"
+              f"  ratio (processes / threads)  : {r['ratio']:.2f}x")
+        if args.json:
+            atomic_write_bytes(args.json, json.dumps(r, indent=1).encode())
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "all":

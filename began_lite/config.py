@@ -181,6 +181,7 @@ class TrainConfig:
     compile: str = "off"  # torch.compile mode for G and D: "off", "default", "reduce-overhead" (CUDA graphs), "max-autotune"
     sync: str = "auto"  # "loss": read each loss on the host before its update (3 reads a step); "step": one read a
     #                     step, a non-finite step skipped on the device by fused Adam; "auto" = "step" on CUDA
+    #                     (float16 autocast always reads per loss: its GradScaler skips steps its own way)
     profile: str = "full"  # which profile the values came from (for the record)
     extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints (plain values only)
 

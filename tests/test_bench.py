@@ -222,3 +222,15 @@ def test_image_folder_worker_processes_decode_the_same(tmp_path):
 
     _write_images(tmp_path / "imgs", 6)
     assert torch.equal(D.load_image_folder(tmp_path / "imgs", 8, workers=2), D.load_image_folder(tmp_path / "imgs", 8))
+
+
+def test_thread_scaling_compares_processes_with_threads():
+    from began_lite.bench import thread_scaling
+
+    r = thread_scaling(steps=1, processes=1)  # the plumbing; `bench --processes` measures
+    assert r["processes"] == 1 and r["steps"] == 1
+    for key in ("one_process_steps_per_s", "one_thread_processes_steps_per_s"):
+        assert math.isfinite(r[key]) and r[key] > 0, key
+    assert r["ratio"] == pytest.approx(r["one_thread_processes_steps_per_s"] / r["one_process_steps_per_s"])
+    with pytest.raises(ValueError, match="processes"):
+        thread_scaling(steps=1, processes=-1)
