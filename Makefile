@@ -48,9 +48,15 @@ nbval: $(STAMP)
 	BEGAN_LITE_CACHE=$$cache $(CHAPTER_ENV) $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadscope \
 	  --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
 
+# `make test` is `make unit` and `make nbval` in one pytest session, so that the two workers
+# share all of it: the short unit-test files first, the chapters, then the slow unit tests
+# that start processes of their own fill the gaps at the end (--dist loadscope: a test file
+# or a notebook stays on one worker, in order).
 test: $(STAMP)
-	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory nbval
+	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	BEGAN_LITE_CACHE=$$cache $(CHAPTER_ENV) $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadscope \
+	  tests --ignore=tests/browser \
+	  --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
 
 execute: $(STAMP)
 	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
