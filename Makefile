@@ -38,15 +38,17 @@ unit: $(STAMP)
 # sharing a run train it once; nbval and execute give them a fresh, empty cache per
 # invocation, so nothing computed by an earlier run (another build, other settings) is reused.
 # Chapters run two at a time (JOBS), each kernel on one thread (OMP_NUM_THREADS=1): on the
-# 2-core CI machine two one-thread trainings do ~1.4x the steps per second of one two-thread
-# training (scripts/thread_scaling.py measures it). The stored outputs come from one-thread
+# 2-core CI machine two one-thread trainings do 1.29x the steps per second of one two-thread
+# training (`python -m began_lite bench --processes` measures it). The stored outputs come from one-thread
 # kernels too (`make execute`), so nbval compares like with like: the thread count changes
 # the last bits of a sum, and a training run carries them forward.
-CHAPTER_ENV = OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BEGAN_LITE_PROFILE=quick
+# CHAPTER_ENV starts a shell command: a fresh run cache, removed on exit, and the kernels' settings.
+CHAPTER_ENV = cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	BEGAN_LITE_CACHE=$$cache OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BEGAN_LITE_PROFILE=quick
+NBVAL = -p no:cacheprovider -n $(JOBS) --dist loadscope --nbval --nbval-current-env \
+	--nbval-sanitize-with book/sanitize.cfg
 nbval: $(STAMP)
-	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
-	BEGAN_LITE_CACHE=$$cache $(CHAPTER_ENV) $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadscope \
-	  --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
+	$(CHAPTER_ENV) $(PY) -m pytest -q $(NBVAL) $(NOTEBOOKS)
 
 # `make test` is `make unit` and `make nbval` in one pytest session, so that the two workers
 # share all of it (--dist loadscope: a test file or a notebook stays on one worker, in
@@ -57,16 +59,12 @@ nbval: $(STAMP)
 # slow chapter came last and one worker idled: 703 s against 599 s measured.
 SLOW_FIRST := book/03_ebgan.ipynb book/04_began_objective.ipynb book/06_architecture.ipynb book/05_equilibrium.ipynb
 test: $(STAMP)
-	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
-	BEGAN_LITE_CACHE=$$cache $(CHAPTER_ENV) $(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) \
-	  --dist loadscope --no-loadscope-reorder \
-	  --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg \
+	$(CHAPTER_ENV) $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder \
 	  $(filter $(SLOW_FIRST),$(NOTEBOOKS)) $(filter-out $(SLOW_FIRST),$(NOTEBOOKS)) tests --ignore=tests/browser
 
 execute: $(STAMP)
-	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
-	printf '%s\n' $(NOTEBOOKS) | BEGAN_LITE_CACHE=$$cache $(CHAPTER_ENV) \
-	  xargs -P $(JOBS) -I{} $(VENV)/bin/jupyter execute --inplace --timeout=1200 {}
+	printf '%s\n' $(NOTEBOOKS) | { $(CHAPTER_ENV) xargs -P $(JOBS) -I{} \
+	  $(VENV)/bin/jupyter execute --inplace --timeout=1200 {}; }
 
 lab: $(STAMP)
 	$(PY) -m pip install -q jupyterlab
