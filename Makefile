@@ -52,15 +52,20 @@ nbval: $(STAMP)
 
 # `make test` is `make unit` and `make nbval` in one pytest session, so that the two workers
 # share all of it (--dist loadscope: a test file or a notebook stays on one worker, in
-# order). Work is handed out in the order given (--no-loadscope-reorder): the slowest
-# chapters first (minutes each on one thread; chapter 4's controlled run, memoised, is then
-# ready for chapters 5-7), the other chapters, then the unit-test files, seconds each, which
-# fill the gaps at the end. Handed out by test count instead (xdist's default), a
-# slow chapter came last and one worker idled: 703 s against 599 s measured.
-SLOW_FIRST := book/03_ebgan.ipynb book/04_began_objective.ipynb book/06_architecture.ipynb book/05_equilibrium.ipynb
+# order). Work is handed out in the order given (--no-loadscope-reorder), longest first:
+# the four chapters that train for minutes on one thread (chapter 4's controlled run,
+# memoised, is then ready for chapters 5-7; chapter 5's gamma = 0.3 run for chapter 7),
+# chapter 2, then the test files and chapters that take tens of seconds, and last the
+# many that take a few, which fill the gaps at the end. Handed out by test count instead
+# (xdist's default), a slow chapter came last and one worker idled: 703 s against 599 s.
+LONGEST_FIRST := book/03_ebgan.ipynb book/04_began_objective.ipynb book/06_architecture.ipynb \
+	book/05_equilibrium.ipynb book/02_normal_loss.ipynb tests/test_faults.py book/07_experiments.ipynb \
+	tests/test_bench.py tests/test_experiments.py tests/test_distributed.py tests/test_determinism.py \
+	tests/test_bad_input.py tests/test_cli.py
+UNIT_FILES := $(sort $(wildcard tests/test_*.py))
 test: $(STAMP)
 	$(CHAPTER_ENV) $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder \
-	  $(filter $(SLOW_FIRST),$(NOTEBOOKS)) $(filter-out $(SLOW_FIRST),$(NOTEBOOKS)) tests --ignore=tests/browser
+	  $(foreach f,$(LONGEST_FIRST),$(filter $(f),$(NOTEBOOKS) $(UNIT_FILES))) $(filter-out $(LONGEST_FIRST),$(NOTEBOOKS) $(UNIT_FILES))
 
 execute: $(STAMP)
 	printf '%s\n' $(NOTEBOOKS) | { $(CHAPTER_ENV) xargs -P $(JOBS) -I{} \
