@@ -16,10 +16,12 @@ help:
 	@echo "make lab      open the chapters in JupyterLab"
 	@echo "make execute  re-run every chapter and store its outputs (after editing one)"
 
+# --no-compile: pip would byte-compile every module of every package (~70 s on 2 cores, most
+# of the install); Python compiles the few it imports on first use instead.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-compile -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 
