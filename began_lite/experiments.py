@@ -49,7 +49,7 @@ def run_cache_dir() -> Path | None:
     Set ``BEGAN_LITE_CACHE=off`` to always train. A cached run is the complete checkpoint
     of the same computation (same config, steps, ``fixed_k``, package source and torch
     version), so loading it gives the very tensors that training would: chapters that
-    show the same run (chapters 4, 5 and 7 share their default run) train it once.
+    show the same run (chapters 4-7 share their default run) train it once.
     """
     value = os.environ.get("BEGAN_LITE_CACHE", "")
     if value.lower() in ("off", "0", "no"):
