@@ -167,6 +167,8 @@ class TrainConfig:
     lr_decay: float = 0.5  # multiply lr by this when M_global stalls (§4.1: "decaying by a factor of 2")
     lr_patience: int = 2000  # steps without a new best (smoothed) M_global before decaying; not in the paper
     lr_min: float = 1e-6  # floor for the decayed learning rate; not in the paper
+    lr_ramp_start: int = 0  # with lr_ramp_end > 0: hold lr up to this step, then fall linearly ...
+    lr_ramp_end: int = 0  # ... to lr_min at this step, instead of halving on stalls; 0 = off (a deviation when on)
     batch_size: int = 16  # §4.1
     ema: float = 0.0  # decay of an exponential moving average of G's weights used for sampling; 0 = off (the paper has none)
     steps: int = 100_000  # total generator/discriminator updates; the paper trains for ~100k+
@@ -251,6 +253,9 @@ class TrainConfig:
             need(not self.vanishing_residual, "vanishing_residual",
                  "False when data_dim >= 1 (the MLP networks have no residual blocks)")
         need(number("lr_min") >= 0.0, "lr_min", ">= 0")
+        need(integer("lr_ramp_end") >= 0, "lr_ramp_end", ">= 0 (0 = no ramp)")
+        need(0 <= integer("lr_ramp_start") and (self.lr_ramp_end == 0 or self.lr_ramp_start < self.lr_ramp_end),
+             "lr_ramp_start", f">= 0 and below lr_ramp_end = {self.lr_ramp_end}")
         need(integer("batch_size") >= 1, "batch_size", ">= 1")
         need(0.0 <= number("ema") < 1.0, "ema", "in [0, 1)")
         need(integer("steps") >= 0, "steps", ">= 0")

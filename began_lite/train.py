@@ -42,7 +42,7 @@ from .losses import reconstruction_loss
 from .models import build_discriminator, build_generator, sample_z
 from .objectives import make_objective
 
-__all__ = ["fit_autoencoder", "reconstruction_losses", "Trainer", "History", "PlateauHalver", "TrainingDiverged", "train"]
+__all__ = ["fit_autoencoder", "reconstruction_losses", "Trainer", "History", "PlateauHalver", "LinearRamp", "TrainingDiverged", "train"]
 
 
 def _check_images(name: str, x) -> None:
@@ -209,6 +209,21 @@ class PlateauHalver:
         self.best, self.total, self.count = float(s["best"]), float(s["total"]), int(s["count"])
 
 
+class LinearRamp:
+    """The learning rate after ``step`` steps: ``lr`` up to ``start``, then linearly down to
+    ``lr_min`` at ``end``, and ``lr_min`` after. A deviation for short runs (the quick profile):
+    it freezes the game near where it stands instead of letting a constant rate drift on."""
+
+    def __init__(self, lr: float, start: int, end: int, lr_min: float):
+        self.lr, self.start, self.end, self.lr_min = lr, start, end, lr_min
+
+    def at(self, step: int) -> float:
+        if step >= self.end:
+            return self.lr_min
+        t = max(0.0, (step - self.start) / (self.end - self.start))
+        return self.lr + (self.lr_min - self.lr) * t
+
+
 def _use_fused_adam(opt: torch.optim.Adam, fused: bool) -> None:
     """Switch ``opt`` to the fused Adam kernel (which can skip an update on the device) or back.
 
@@ -292,6 +307,8 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas)
         self.objective = make_objective(config, fixed_k=fixed_k)
         self.schedule = PlateauHalver(config.lr_patience, config.lr_decay, config.lr_min)
+        self.ramp = (LinearRamp(config.lr, config.lr_ramp_start, config.lr_ramp_end, config.lr_min)
+                     if config.lr_ramp_end else None)
         self.lr = config.lr
         self.gen = torch.Generator().manual_seed(config.seed)  # minibatches and z, on the CPU
         self.fixed_z = sample_z(n_fixed, config.z_dim, generator=torch.Generator().manual_seed(config.seed + 1))
@@ -474,7 +491,7 @@ class Trainer:
         logs["lr"] = self.lr
         self.step += 1
         logs["step"] = self.step
-        new_lr = self.schedule.observe(logs["m_global"], self.lr)
+        new_lr = self.ramp.at(self.step) if self.ramp else self.schedule.observe(logs["m_global"], self.lr)
         if new_lr != self.lr:
             self.lr = new_lr
             for opt in (self.opt_g, self.opt_d):

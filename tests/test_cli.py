@@ -58,6 +58,18 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(a["generator"][n], b["generator"][n]) for n in a["generator"])
 
 
+def test_eta_and_lr_ramp_flags_reach_the_run(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "--dataset", "digits", "--steps", "8", "--out", str(out), "--eta", "2", "--lr", "1e-3",
+                 "--lr-ramp", "2", "6", *TINY]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    cfg = state["config"]
+    assert (cfg["eta"], cfg["lr_ramp_start"], cfg["lr_ramp_end"]) == (2, 2, 6)
+    lrs = state["history"]["lr"]
+    assert lrs[:3] == [1e-3] * 3 and lrs[4] == pytest.approx((1e-3 + cfg["lr_min"]) / 2) and state["lr"] == pytest.approx(cfg["lr_min"], rel=1e-9)
+    assert main(["train", "--resume", str(out), "--eta", "1", "--no-progress"]) == 2  # a new run's setting
+
+
 def test_evaluate_reports(trained_run, tmp_path):
     npz = tmp_path / "s.npz"
     main(["sample", "--checkpoint", str(trained_run), "--n", "50", "--out", str(npz)])

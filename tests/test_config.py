@@ -226,6 +226,7 @@ BAD_FIELDS = [
     ("lr_patience", 0),
     ("vanishing_steps", 0),
     ("lr_min", -1.0),
+    ("lr_ramp_end", -1), ("lr_ramp_end", 2.5),
     ("seed", -1),
     ("device", 0),
     ("profile", "medium"),
@@ -236,6 +237,14 @@ BAD_FIELDS = [
 def test_invalid_field_names_the_field(name, value):
     with pytest.raises(ValueError, match=rf"^{name} must be"):
         TrainConfig(**{name: value})
+
+
+def test_lr_ramp_must_start_before_it_ends():
+    with pytest.raises(ValueError, match=r"^lr_ramp_start must be >= 0 and below lr_ramp_end = 100"):
+        TrainConfig(lr_ramp_start=100, lr_ramp_end=100)
+    with pytest.raises(ValueError, match=r"^lr_ramp_start must be >= 0"):
+        TrainConfig(lr_ramp_start=-1)
+    assert TrainConfig(lr_ramp_start=5000, lr_ramp_end=0).lr_ramp_end == 0  # no ramp: the start is not read
 
 
 @pytest.mark.parametrize("name, value", BAD_FIELDS[:8], ids=[f"{n}={v!r}" for n, v in BAD_FIELDS[:8]])

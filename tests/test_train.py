@@ -110,7 +110,8 @@ def test_ebgan_wiring(digits8):
 
 @pytest.mark.parametrize("objective", ["began", "ebgan"])
 def test_exact_resume(tmp_path, digits8, objective):
-    cfg = tiny_config(objective=objective, vanishing_residual=True, vanishing_steps=30)
+    # the lr ramp runs across the resume point (steps 10 to 30), so it must continue exactly too
+    cfg = tiny_config(objective=objective, vanishing_residual=True, vanishing_steps=30, lr_ramp_start=10, lr_ramp_end=30)
     straight = Trainer(cfg, digits8)
     straight.train(40, progress=False)
     first = Trainer(cfg, digits8, run_dir=tmp_path / "run")
@@ -247,6 +248,28 @@ def test_plateau_halver_halves_only_when_the_window_mean_stalls():
     for m in [1.0] * 40:
         lr = h2.observe(m, lr)
     assert lr == 0.2  # the floor
+
+
+def test_linear_ramp_holds_then_falls_to_the_floor():
+    """lr after `step` steps: lr up to `start`, a straight line to lr_min at `end`, lr_min after."""
+    from began_lite.train import LinearRamp
+
+    ramp = LinearRamp(lr=2e-4, start=500, end=1500, lr_min=1e-6)
+    expected = {0: 2e-4, 500: 2e-4, 1000: (2e-4 + 1e-6) / 2, 1250: 2e-4 - 0.75 * (2e-4 - 1e-6), 1500: 1e-6, 4000: 1e-6}
+    for step, lr in expected.items():
+        assert ramp.at(step) == pytest.approx(lr, rel=1e-12), step
+
+
+def test_trainer_follows_the_ramp_and_ignores_stalls(digits8):
+    """With lr_ramp_end > 0 the optimisers' rate is the ramp's at every step; the plateau halver is off."""
+    from began_lite.train import LinearRamp
+
+    cfg = tiny_config(lr=1e-3, lr_ramp_start=2, lr_ramp_end=6, lr_min=1e-5, lr_patience=1)  # patience 1: would halve often
+    tr = Trainer(cfg, digits8)
+    tr.train(8, progress=False)
+    ramp = LinearRamp(1e-3, 2, 6, 1e-5)
+    assert list(tr.history["lr"]) == pytest.approx([ramp.at(s) for s in range(8)], rel=1e-12)
+    assert tr.opt_g.param_groups[0]["lr"] == tr.opt_d.param_groups[0]["lr"] == pytest.approx(1e-5)
 
 
 def test_plateau_halver_state_round_trip_mid_window():
