@@ -211,8 +211,9 @@ class PlateauHalver:
 
 class LinearRamp:
     """The learning rate after ``step`` steps: ``lr`` up to ``start``, then linearly down to
-    ``lr_min`` at ``end``, and ``lr_min`` after. A deviation for short runs (the quick profile):
-    it freezes the game near where it stands instead of letting a constant rate drift on."""
+    ``lr_min`` at ``end``, and ``lr_min`` after. A deviation for short runs (off in both profiles;
+    ``--lr-ramp`` on the command line): it freezes the game near where it stands instead of
+    letting a constant rate drift on."""
 
     def __init__(self, lr: float, start: int, end: int, lr_min: float):
         self.lr, self.start, self.end, self.lr_min = lr, start, end, lr_min
