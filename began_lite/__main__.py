@@ -26,7 +26,7 @@ MIXTURE_POINTS = 100_000  # training points drawn once (seed 0) from the mixture
 
 # Options that set up a new run; `train --resume` continues with the checkpoint's own.
 NEW_RUN_ONLY = ("dataset", "data", "mixture", "image_size", "channels", "out", "objective", "gamma", "lambda_k",
-                "lr", "lr_ramp", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile")
+                "lr", "lr_ramp", "adam_betas", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile")
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT, as shells report it)
 
 
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-ramp", type=int, nargs=2, metavar=("START", "END"), dest="lr_ramp",
                    help="hold --lr up to step START, then fall linearly to the floor at step END (instead of "
                         "halving when M_global stalls; a deviation for short runs)")
+    t.add_argument("--adam-betas", type=float, nargs=2, metavar=("BETA1", "BETA2"), dest="adam_betas",
+                   help="Adam's two decay rates, each in [0, 1) (profile default; the paper keeps Adam's 0.9 0.999)")
     t.add_argument("--eta", type=int, help="the norm of the pixel-wise loss |v - D(v)|^eta: 1 (the paper's) or 2")
     t.add_argument("--batch-size", type=int, dest="batch_size")
     t.add_argument("--z-dim", type=int, dest="z_dim")
@@ -197,6 +199,8 @@ def _train(args) -> int:
                      if getattr(args, k) is not None}
         if args.lr_ramp is not None:
             overrides["lr_ramp_start"], overrides["lr_ramp_end"] = args.lr_ramp
+        if args.adam_betas is not None:
+            overrides["adam_betas"] = tuple(args.adam_betas)
         if args.dataset in ("digits", "faces"):
             overrides["channels"] = 1
         elif args.dataset == "folder":

@@ -380,6 +380,7 @@ CLI = [
     (["train", "--dataset", "digits", "--lr-ramp", "900", "500", "--out", "{tmp}/r"],
      "lr_ramp_start must be >= 0 and below lr_ramp_end = 500, got 900"),
     (["train", "--dataset", "digits", "--lr-ramp", "500", "--out", "{tmp}/r"], "argument --lr-ramp: expected 2 arguments"),
+    (["train", "--dataset", "digits", "--adam-betas", "0.9", "1.0", "--out", "{tmp}/r"], "adam_betas must be two numbers in [0, 1)"),
     (["train", "--dataset", "digits", "--h-dim", "0", "--out", "{tmp}/r"], "h_dim must be >= 1"),
     (["train", "--dataset", "digits", "--image-size", "4", "--out", "{tmp}/r"], "image_size must be a power of two in [8, 128]"),
     (["train", "--dataset", "digits", "--channels", "3", "--out", "{tmp}/r"], "channels: --dataset digits is grey"),

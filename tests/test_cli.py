@@ -58,16 +58,18 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(a["generator"][n], b["generator"][n]) for n in a["generator"])
 
 
-def test_eta_and_lr_ramp_flags_reach_the_run(tmp_path):
+def test_eta_lr_ramp_and_adam_betas_flags_reach_the_run(tmp_path):
     out = tmp_path / "r"
     assert main(["train", "--dataset", "digits", "--steps", "8", "--out", str(out), "--eta", "2", "--lr", "1e-3",
-                 "--lr-ramp", "2", "6", *TINY]) == 0
+                 "--lr-ramp", "2", "6", "--adam-betas", "0.8", "0.99", *TINY]) == 0
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     cfg = state["config"]
-    assert (cfg["eta"], cfg["lr_ramp_start"], cfg["lr_ramp_end"]) == (2, 2, 6)
+    assert (cfg["eta"], cfg["lr_ramp_start"], cfg["lr_ramp_end"], cfg["adam_betas"]) == (2, 2, 6, [0.8, 0.99])
+    assert state["opt_d"]["param_groups"][0]["betas"] == (0.8, 0.99)  # the optimisers use them
     lrs = state["history"]["lr"]
     assert lrs[:3] == [1e-3] * 3 and lrs[4] == pytest.approx((1e-3 + cfg["lr_min"]) / 2) and state["lr"] == cfg["lr_min"]
     assert main(["train", "--resume", str(out), "--eta", "1", "--no-progress"]) == 2  # a new run's setting
+    assert main(["train", "--resume", str(out), "--adam-betas", "0.5", "0.999", "--no-progress"]) == 2
 
 
 def test_evaluate_reports(trained_run, tmp_path):
