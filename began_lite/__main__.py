@@ -106,6 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="folder for NAME.json, e.g. data/results")
     x.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    v = sub.add_parser("verdict", help="train, sample and evaluate digits through the command line for several "
+                                       "seeds: do all ten classes appear in roughly equal shares?")
+    v.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    v.add_argument("--out", required=True, help="a new folder for the runs, samples and verdict.json")
+    v.add_argument("--n", type=int, default=1000, help="samples drawn per seed (>= 2)")
+    v.add_argument("--train-args", dest="train_args", default="",
+                   help='more flags for `train`, in one string after an equals sign, e.g. --train-args="--eta 2 --steps 1000" '
+                        '(default: none, the command line\'s defaults)')
+    v.add_argument("--max-share", type=float, default=0.2, dest="max_share",
+                   help="largest share of the samples one class may take for a seed to pass (default 0.2)")
+
     b = sub.add_parser("bench", help="time training steps against a plain PyTorch step: steps/s, FLOPs, memory")
     _bench_arguments(b)
     return p
@@ -431,6 +442,12 @@ def _train_on_every_rank(args) -> int:
         distributed.shutdown()
 
 
+def _verdict(args) -> int:
+    from .verdict import main as verdict_main
+
+    return verdict_main(args)
+
+
 def _bench(args) -> int:
     from .bench import main as bench_main
 
@@ -444,7 +461,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"train": _train_on_every_rank, "sample": _sample, "evaluate": _evaluate,
-                "experiment": _experiment, "bench": _bench}[args.command](args)
+                "experiment": _experiment, "verdict": _verdict, "bench": _bench}[args.command](args)
     except (ValueError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
