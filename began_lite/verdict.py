@@ -17,7 +17,8 @@ A seed *passes* when all ten classes are covered (at least 2% of the confidently
 samples each, :func:`~began_lite.metrics.mode_coverage`) and no class takes more than
 ``max_share`` of all samples (default 0.2, twice an equal share): "all ten classes in
 roughly equal shares" made a rule. The rule is ours; the numbers beside it let a reader
-apply another. Library functions print nothing; :func:`main` does.
+apply another. The command exits with 0 when every seed passes, 1 when one does not, and 2
+on bad input. Library functions print nothing; :func:`main` does.
 """
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def seed_passes(report: dict, max_share: float = 0.2) -> bool:
     return report["classes_covered"] == len(report["counts"]) == 10 and report["max_share"] <= max_share
 
 
-def _check(seeds, n: int, train_args, max_share: float) -> list[str]:
-    if isinstance(seeds, (str, bytes)) or not list(seeds):
+def _check(seeds, n: int, train_args, max_share: float) -> tuple[list[int], list[str]]:
+    """The seeds as a list and the extra flags of ``train``, after the checks."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (list, tuple)) or not seeds:
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
@@ -51,12 +53,17 @@ def _check(seeds, n: int, train_args, max_share: float) -> list[str]:
         raise ValueError(f"n must be an integer >= 2 (the Fréchet distance needs two samples), got {n!r}")
     if isinstance(max_share, bool) or not isinstance(max_share, (int, float)) or not 0.1 <= max_share <= 1:
         raise ValueError(f"max_share must be a number in [0.1, 1] (0.1 is an exactly equal share), got {max_share!r}")
-    args = shlex.split(train_args) if isinstance(train_args, str) else [str(a) for a in train_args]
-    own = [a for a in args if a.split("=")[0] in _OWN_FLAGS]
+    try:
+        args = shlex.split(train_args) if isinstance(train_args, str) else [str(a) for a in train_args]
+    except ValueError as err:  # an unclosed quote
+        raise ValueError(f"train_args: cannot be split into flags ({err}): {train_args!r}") from None
+    # argparse also takes an unambiguous prefix (--ou for --out), so prefixes count too
+    own = [f for f in (a.split("=")[0] for a in args)
+           if f.startswith("--") and len(f) > 2 and any(o.startswith(f) for o in _OWN_FLAGS)]
     if own:
-        raise ValueError(f"train_args: {own[0].split('=')[0]} is set by the verdict itself; give the other flags of "
+        raise ValueError(f"train_args: {own[0]} is set by the verdict itself; give the other flags of "
                          f"`train` only (got {' '.join(args)!r})")
-    return args
+    return list(seeds), args
 
 
 def _run(cmd: list[str], label: str) -> tuple[float, str]:
@@ -78,7 +85,7 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
     from .checkpoint import atomic_write_bytes
     from .experiments import provenance
 
-    extra = _check(seeds, n, train_args, max_share)
+    seeds, extra = _check(seeds, n, train_args, max_share)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"out must be a folder, but {str(out)!r} is a file")

@@ -48,6 +48,8 @@ def test_the_pass_rule():
 @pytest.mark.parametrize("args, message", [
     (["--train-args", "--out elsewhere"], "train_args: --out is set by the verdict itself"),
     (["--train-args=--seed=3"], "train_args: --seed is set by the verdict itself"),
+    (["--train-args=--ou x"], "train_args: --ou is set by the verdict itself"),
+    (["--train-args=--lr '2e-4"], "train_args: cannot be split into flags"),
     (["--seeds", "1", "1"], "seeds must be distinct"),
     (["--seeds", "-1"], "seeds must be integers >= 0"),
     (["--n", "1"], "n must be an integer >= 2"),
