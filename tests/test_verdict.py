@@ -18,7 +18,7 @@ def test_verdict_reports_what_evaluate_finds(tmp_path, capsys):
     code = main(["verdict", "--seeds", "0", "--out", str(out), "--n", "40", "--train-args", TINY])
     record = json.loads((out / "verdict.json").read_text())
     (run,) = record["runs"]
-    assert code == (0 if run["passes"] else 1) and record["all_pass"] == run["passes"]
+    assert code == (0 if run["passes"] else 1) and record["all_pass"] == run["passes"] and record["complete"]
     # the run the verdict trained is the seed's, with the recipe's flags winning over the fixed --image-size 16
     cfg = torch.load(out / "seed0" / "checkpoint.pt", weights_only=True)["config"]
     assert (cfg["seed"], cfg["steps"], cfg["image_size"], cfg["filters"]) == (0, 3, 8, 4)
@@ -62,3 +62,12 @@ def test_verdict_refuses(tmp_path, capsys, args, message):
     assert err.startswith("error: ") and message in err, err
     if "--gamma" in args[-1]:
         assert "gamma must be in (0, 1], got 2.0" in err  # train's own message, passed on
+
+
+def test_a_failed_seed_keeps_the_finished_ones(tmp_path, capsys):
+    out = tmp_path / "v"
+    # seed 2**63 passes the verdict's own checks but `train` refuses it: the verdict stops with train's error
+    assert main(["verdict", "--seeds", "0", str(2**63), "--out", str(out), "--n", "20", "--train-args", TINY]) == 2
+    assert "seed must be an integer in [0, 2**63)" in capsys.readouterr().err
+    record = json.loads((out / "verdict.json").read_text())
+    assert [r["seed"] for r in record["runs"]] == [0] and record["complete"] is False
