@@ -47,7 +47,7 @@ def _check(seeds, n: int, train_args, max_share: float) -> tuple[list[int], list
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             raise ValueError(f"seeds must be integers >= 0, got {s!r}")
-    if len(set(seeds)) != len(list(seeds)):
+    if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {list(seeds)}")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (the Fréchet distance needs two samples), got {n!r}")
@@ -94,6 +94,7 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
         raise ValueError(f"out: {taken[0]} exists already; the verdict trains fresh runs, so give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "began_lite"]
+    machine = provenance()  # once: it asks git for the commit, and the machine does not change between seeds
     results, start = [], time.perf_counter()
     for s in seeds:
         run_dir, npz = out / f"seed{s}", out / f"seed{s}.npz"
@@ -114,7 +115,7 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
         record = {"experiment": "verdict", "seeds": seeds, "n": n, "train_args": extra, "max_share": max_share,
                   "rule": f"all 10 classes covered and no class above {max_share:.0%} of the samples",
                   "runs": results, "complete": len(results) == len(seeds), "all_pass": all(r["passes"] for r in results),
-                  "wall_seconds": time.perf_counter() - start, "provenance": provenance()}
+                  "wall_seconds": time.perf_counter() - start, "provenance": machine}
         atomic_write_bytes(out / "verdict.json", json.dumps(record, indent=1).encode())
         if progress is not None:
             progress(result)
