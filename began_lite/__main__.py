@@ -94,9 +94,9 @@ def _parser() -> argparse.ArgumentParser:
                                                        "(default: the one stored in the file)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    x = sub.add_parser("experiment", help="run a chapter 7 experiment on the digits and store its results (JSON)")
-    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "faces", "mixtures"), metavar="NAME",
-                   help="gamma-sweep, objectives (digits; runs shared by both are trained once) and/or faces "
+    x = sub.add_parser("experiment", help="run a stored experiment of chapters 5-7 and store its results (JSON)")
+    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "eta", "faces", "mixtures"), metavar="NAME",
+                   help="gamma-sweep, objectives, eta (digits; runs shared by them are trained once) and/or faces "
                         "(the bundled LFW faces at 32x32, first seed only) and/or mixtures (2-D ring and grid, "
                         "BEGAN and EBGAN, the MIXTURE settings; --steps and --eval-every do not apply)")
     x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")

@@ -130,10 +130,14 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
     return trainer, report
 
 
-# The chapter 7 experiments: a label for each arm and the overrides of the profile it runs.
+# The stored digit experiments: a label for each arm and the overrides of the profile it runs.
+# gamma-sweep and objectives: chapter 7. eta: chapter 5, the squared-error loss with the quick
+# profile's lambda_k and with a ten times larger one (the quick profile itself, eta = 1, is the
+# gamma=1.0 arm of gamma-sweep).
 EXPERIMENTS: dict[str, dict[str, dict]] = {
     "gamma-sweep": {f"gamma={g}": {"gamma": g} for g in (0.3, 0.5, 0.7, 1.0)},
     "objectives": {"BEGAN": {}, "EBGAN": {"objective": "ebgan"}},
+    "eta": {"eta=2": {"eta": 2}, "eta=2 lambda_k=0.1": {"eta": 2, "lambda_k": 0.1}},
 }
 
 
