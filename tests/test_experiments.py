@@ -86,3 +86,21 @@ def test_experiment_command_writes_its_record(tmp_path, capsys):
     assert main(["experiment", "objectives", "--out", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err
     assert "out must be a folder" in err and "Traceback" not in err
+
+
+def test_eta_experiment_changes_only_the_loss_exponent_and_the_gain(tmp_path, capsys):
+    """Chapter 5's stored `eta` experiment: the quick profile with eta = 2, at the profile's lambda_k and at ten
+    times that; nothing else differs, so the quick profile's own runs (gamma-sweep, gamma=1.0) are its baseline."""
+    from began_lite.__main__ import main
+    from began_lite.config import TrainConfig
+    from began_lite.experiments import EXPERIMENTS
+
+    quick = TrainConfig.for_profile("quick").to_dict()
+    assert EXPERIMENTS["gamma-sweep"]["gamma=1.0"] == {"gamma": quick["gamma"]}  # the baseline is the profile itself
+    for arm, lambda_k in (("eta=2", quick["lambda_k"]), ("eta=2 lambda_k=0.1", 0.1)):
+        cfg = TrainConfig.for_profile("quick", **EXPERIMENTS["eta"][arm]).to_dict()
+        assert {k for k in cfg if cfg[k] != quick[k]} == ({"eta"} if lambda_k == quick["lambda_k"] else {"eta", "lambda_k"})
+        assert cfg["eta"] == 2 and cfg["lambda_k"] == lambda_k
+    # `eta` is a name the command accepts: the refusal is about --steps, not about the name
+    assert main(["experiment", "eta", "--steps", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: steps must be >= 1, got 0"
