@@ -317,7 +317,9 @@ class TrainConfig:
 # exactly this profile): after 1500 steps 9, 4 and 8 classes for seeds 0, 1, 2; quality
 # peaks around 1000-1200 steps and then drifts, so the default budget is 1500 steps.
 # Deviation: h = z = 16, gamma = 1.0, lambda_k = 0.01, lr 1e-4 with beta1 = 0.5, batch 32,
-# began_pt_weight = 0.1.
+# began_pt_weight = 0.1. Why not eta = 2, which covers more classes in some short runs: it
+# changes the units of lambda_k and of the pulling-away weight, and the balance goes (chapter 5,
+# claims 4-5; data/results/eta.json).
 QUICK: dict = dict(
     image_size=16, channels=1, filters=16, repeat=2, z_dim=16, h_dim=16,
     gamma=1.0, lambda_k=0.01, lr=1e-4, adam_betas=(0.5, 0.999), batch_size=32,
