@@ -370,16 +370,13 @@ def _evaluate_points(args, points, stored_kind) -> int:
 
 
 def _experiment(args) -> int:
-    from .checkpoint import atomic_write_bytes
+    from .checkpoint import atomic_write_bytes, output_folder
     from .experiments import EXPERIMENTS, sweep
 
     for name, v in (("steps", args.steps), ("eval-every", args.eval_every)):
         if v < 1:
             raise ValueError(f"{name} must be >= 1, got {v}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)
     for name in dict.fromkeys(args.names):
         if name == "faces":
             from .experiments import faces_record

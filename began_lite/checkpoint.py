@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_write_bytes", "save_checkpoint", "load_checkpoint",
+__all__ = ["CheckpointError", "atomic_write_bytes", "output_folder", "save_checkpoint", "load_checkpoint",
            "resolve_checkpoint", "checkpoint_config", "remove_stale_temporaries", "FORMAT"]
 
 FORMAT = "began_lite.checkpoint/1"
@@ -64,6 +64,15 @@ def remove_stale_temporaries(folder) -> list[Path]:
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
+
+
+def output_folder(path) -> Path:
+    """``path`` as a folder for a command's output, created if missing; a file there is refused (``out``)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

@@ -82,17 +82,15 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
 
     ``progress``, if given, is called with each seed's result as it finishes.
     """
-    from .checkpoint import atomic_write_bytes
+    from .checkpoint import atomic_write_bytes, output_folder
     from .experiments import provenance
 
     seeds, extra = _check(seeds, n, train_args, max_share)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
     taken = [str(out / f"seed{s}") for s in seeds if (out / f"seed{s}").exists() or (out / f"seed{s}.npz").exists()]
     if taken:
         raise ValueError(f"out: {taken[0]} exists already; the verdict trains fresh runs, so give a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)  # refuses a file
     cli = [sys.executable, "-m", "began_lite"]
     machine = provenance()  # once: it asks git for the commit, and the machine does not change between seeds
     results, start = [], time.perf_counter()

@@ -64,6 +64,13 @@ def test_verdict_refuses(tmp_path, capsys, args, message):
         assert "gamma must be in (0, 1], got 2.0" in err  # train's own message, passed on
 
 
+def test_verdict_refuses_a_file_as_its_folder(tmp_path, capsys):
+    (tmp_path / "v").write_text("")
+    assert main(["verdict", "--out", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: out must be a folder, but {str(tmp_path / 'v')!r} is a file"
+
+
 def test_a_failed_seed_keeps_the_finished_ones(tmp_path, capsys):
     out = tmp_path / "v"
     # seed 2**63 passes the verdict's own checks but `train` refuses it: the verdict stops with train's error
