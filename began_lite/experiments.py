@@ -20,7 +20,20 @@ from .data import load_digits
 from .metrics import DigitClassifier, evaluate_digits, load_digit_classifier, mean_pairwise_l1
 from .train import Trainer
 
-__all__ = ["digit_classifier", "digit_run", "run_cache_dir", "score_digits"]
+__all__ = ["digit_classifier", "digit_run", "run_cache_dir", "score_digits", "RESULTS_DIR", "stored_result"]
+
+# Where the documented `python -m began_lite experiment NAME ...` commands store their records
+# (README, "Stored results"); the chapters read them from here.
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "data" / "results"
+
+
+def stored_result(name: str) -> dict:
+    """The stored record ``data/results/NAME.json`` (plain data: config, seeds, provenance, runs)."""
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stored result {str(path)!r}; make it with `python -m began_lite experiment "
+                                f"{name} ... --out data/results` (README, \"Stored results\")")
+    return json.loads(path.read_text())
 
 
 @functools.lru_cache(maxsize=1)

@@ -101,6 +101,17 @@ def test_eta_experiment_changes_only_the_loss_exponent_and_the_gain(tmp_path, ca
         cfg = TrainConfig.for_profile("quick", **EXPERIMENTS["eta"][arm]).to_dict()
         assert {k for k in cfg if cfg[k] != quick[k]} == ({"eta"} if lambda_k == quick["lambda_k"] else {"eta", "lambda_k"})
         assert cfg["eta"] == 2 and cfg["lambda_k"] == lambda_k
-    # `eta` is a name the command accepts: the refusal is about --steps, not about the name
-    assert main(["experiment", "eta", "--steps", "0", "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == "error: steps must be >= 1, got 0"
+    # `eta`, like every stored digit experiment, is a name the command accepts: the refusal is about --steps
+    for name in EXPERIMENTS:
+        assert main(["experiment", name, "--steps", "0", "--out", str(tmp_path)]) == 2
+        assert capsys.readouterr().err.strip() == "error: steps must be >= 1, got 0"
+
+
+def test_stored_result_reads_the_record_the_command_wrote():
+    from began_lite.experiments import RESULTS_DIR, stored_result
+
+    for name in ("gamma-sweep", "objectives", "eta", "faces", "mixtures"):  # what the chapters read
+        assert stored_result(name) == json.loads((RESULTS_DIR / f"{name}.json").read_text())
+    assert stored_result("eta")["command"].startswith("python -m began_lite experiment eta ")
+    with pytest.raises(FileNotFoundError, match=r"no stored result .*nope\.json.*experiment nope"):
+        stored_result("nope")
