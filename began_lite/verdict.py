@@ -66,15 +66,16 @@ def _check(seeds, n: int, train_args, max_share: float) -> tuple[list[int], list
     return list(seeds), args
 
 
-def _run(cmd: list[str], label: str) -> tuple[float, str]:
-    """Run one command; its wall time and output. A failure is a ValueError quoting its last line."""
+def _run(cmd: list[str], label: str) -> tuple[float, subprocess.CompletedProcess]:
+    """Run one command; its wall time and the finished process (its stdout and stderr apart, so a
+    warning cannot garble the JSON `evaluate` prints). A failure is a ValueError quoting its last line."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         last = ((done.stderr or done.stdout).strip().splitlines() or ["(no output)"])[-1]
         raise ValueError(f"{label}: `{shlex.join(cmd[2:])}` failed with exit code {done.returncode}: {last}")
-    return seconds, done.stdout + done.stderr
+    return seconds, done
 
 
 def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 0.2, progress=None) -> dict:
@@ -98,13 +99,12 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
         run_dir, npz = out / f"seed{s}", out / f"seed{s}.npz"
         train = [*cli, "train", "--dataset", "digits", "--image-size", "16", "--out", str(run_dir), "--seed", str(s),
                  "--no-progress", *extra]
-        train_seconds, train_log = _run(train, "train_args" if extra else "train")
+        train_seconds, trained = _run(train, "train_args" if extra else "train")
         sample = [*cli, "sample", "--checkpoint", str(run_dir), "--n", str(n), "--out", str(npz)]
         _run(sample, "sample")
         evaluate = [*cli, "evaluate", "--samples", str(npz), "--json"]
-        _, report_json = _run(evaluate, "evaluate")
-        report = json.loads(report_json.strip().splitlines()[-1])
-        done = [line for line in train_log.splitlines() if line.startswith("done: step")]
+        report = json.loads(_run(evaluate, "evaluate")[1].stdout)
+        done = [line for line in trained.stderr.splitlines() if line.startswith("done: step")]  # train's summary
         result = {"seed": s, "train_command": shlex.join(train), "train_wall_seconds": train_seconds,
                   "train_summary": done[-1] if done else None, "report": report,
                   "passes": seed_passes(report, max_share)}
