@@ -1,31 +1,22 @@
-"""The GPU check (issue 18): one command that shows what ``began_lite`` does on one CUDA GPU.
+"""The GPU check (issue 18; appendix "Measured on one GPU"): ``python -m began_lite.gpu_check --out DIR``.
 
-``python -m began_lite.gpu_check --out DIR`` runs five stages, each in processes of its own with
-a time limit, so that a failure or hang is recorded (status, the last lines of its output) and
-the next stage still runs:
-
-1. ``versions``: GPU, driver, torch, CUDA, cuDNN, NCCL; float32 and bfloat16 matmul peaks;
-2. ``bench``: ``python -m began_lite bench --device cuda`` at 64 and 128 px, batch 16 and 64,
-   n = 128: float32 and ``ours`` (bfloat16 autocast), each beside the plain float32 step;
-3. ``train``: the full profile at 64 px for a wall-clock budget on the bundled LFW faces (the 100
-   grey 25x25 faces of ``skimage.data.lfw_subset``, bilinear to 64 px, the grey repeated to 3
-   channels so that the networks are the full profile's RGB ones); checks: losses finite, k_t
-   moving, M_global falling (judged over 500 steps or more);
-4. ``torchrun``: an NCCL process group (init, all_reduce), then ``train`` for a few steps, both
-   started by ``python -m torch.distributed.run --standalone --nproc_per_node=1`` (= torchrun);
-5. ``compile``: the bench variant ``compile`` (bfloat16 + torch.compile), one process per size
-   and batch (a cold compile each, static shapes); last, as the slowest, within ``--budget``.
-
-DIR gets 8 files, no folders: gpu_check.json (the summary), versions.log, bench.log, bench.json,
-train.log, history.csv, samples.png, torchrun.log; a table is printed last. ``--cpu`` runs the
-same stages at toy sizes on the CPU (tests/test_gpu_check.py), so that a typo cannot break the
-GPU run; the stages that need CUDA (NCCL, compile) are then recorded as skipped.
+Five stages, each command in a process group of its own with a time limit, so that a failure or
+hang is recorded (with its last lines) and the next stage still runs: ``versions`` (GPU, driver,
+torch, CUDA, matmul peaks), ``bench`` (float32, then bf16 autocast, at 64/128 px, batch 16/64,
+n = 128, beside the plain float32 step), ``train`` (the full profile at 64 px on the LFW faces that
+scikit-image ships, for TRAIN_SECONDS), ``torchrun`` (an NCCL group, then ``train`` for 40 steps)
+and ``compile`` (bf16 + torch.compile, one cold compile per size and batch; last, as the slowest,
+in what ``--budget`` leaves). DIR gets 8 files, no folders: gpu_check.json (the summary, written
+after every stage), versions.log, bench.log, bench.json, train.log, history.csv, samples.png and
+torchrun.log. ``--cpu`` runs it all at toy sizes on the CPU (tests/test_gpu_check.py), so that a
+typo cannot break the one GPU run; NCCL and compile, which need CUDA, are then skipped.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "GPU_CHECK_RESULT "  # a child's last line: this prefix, then its result as JSON
 STAGES = ("versions", "bench", "train", "torchrun", "compile")
-LIMITS = {"versions": 60, "bench": 90, "train": 120, "torchrun": 60, "compile": 90}  # s per command, GPU; CPU: half
+LIMITS = {"versions": 60, "bench": 90, "train": 120, "torchrun": 60, "compile": 90}  # seconds per command
 TRAIN_SECONDS = 75  # wall-clock training in the train stage on the GPU (CPU: 2)
 GRID = ((64, 16), (64, 64), (128, 16), (128, 64))  # (image size, batch) of the bench rows
 
@@ -45,31 +36,26 @@ GRID = ((64, 16), (64, 64), (128, 16), (128, 64))  # (image size, batch) of the 
 def _versions(cpu: bool) -> dict:
     import platform
 
-    import numpy
     import skimage
     import torch
 
     from .bench import measure_peak
 
     info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version(), "numpy": numpy.__version__, "skimage": skimage.__version__,
+            "cudnn": torch.backends.cudnn.version(), "skimage": skimage.__version__,
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
     if cpu:  # a small product: the CPU form only shows that the code runs
-        return {**info, "device": "cpu", "peak_gflops": {"float32": measure_peak("cpu", n=256, repeats=3) / 1e9}}
+        return {**info, "device": "cpu", "peak_float32_gflops": measure_peak("cpu", n=256, repeats=3) / 1e9}
     p, nccl = torch.cuda.get_device_properties(0), torch.cuda.nccl.version()
+    smi = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
     info.update(device=p.name, memory_gib=round(p.total_memory / 2**30, 1), multiprocessors=p.multi_processor_count,
-                capability=f"{p.major}.{p.minor}", nccl=".".join(map(str, nccl)) if isinstance(nccl, tuple) else nccl)
-    try:
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
-        info["driver"] = smi.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info["driver"] = None
-    info["peak_gflops"] = {str(t)[6:]: measure_peak("cuda", t) / 1e9 for t in (torch.float32, torch.bfloat16)}
-    return info
+                capability=f"{p.major}.{p.minor}", nccl=".".join(map(str, nccl)) if isinstance(nccl, tuple) else nccl,
+                driver=subprocess.run(smi, capture_output=True, text=True).stdout.strip() if shutil.which(smi[0]) else None)
+    return {**info, **{f"peak_{str(t)[6:]}_gflops": measure_peak("cuda", t) / 1e9 for t in (torch.float32, torch.bfloat16)}}
 
 
 def _train(out: Path, seconds: float, cpu: bool) -> dict:
+    """The full profile (toy sizes with ``cpu``) for ``seconds``; history.csv and samples.png to ``out``."""
     import numpy as np
 
     from .config import TrainConfig
@@ -77,11 +63,11 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
     from .train import Trainer
 
     size = 16 if cpu else 64
-    try:  # lfw_subset.npy ships inside scikit-image: no download
-        data, source = load_faces(size), "skimage.data.lfw_subset: 100 grey 25x25 faces, bilinear to the size"
+    try:  # lfw_subset.npy ships inside scikit-image: nothing to download
+        data, source = load_faces(size), f"skimage.data.lfw_subset: 100 grey 25x25 faces, bilinear to {size} px"
     except Exception as err:  # noqa: BLE001 (whatever failed: say so, and train on the digits)
         data, source = load_digits(size), f"load_digits, as lfw_subset failed: {type(err).__name__}: {err}"
-    data = data.repeat(1, 3, 1, 1)  # (N, 3, S, S): grey repeated, for the full profile's RGB networks
+    data = data.repeat(1, 3, 1, 1)  # (N, 3, S, S): the grey repeated, for the full profile's RGB networks
     toy = {"filters": 8, "batch_size": 8} if cpu else {}
     config = TrainConfig.for_profile("full", device="cpu" if cpu else "cuda", image_size=size, channels=3, **toy)
     trainer, warm = Trainer(config, data), 20  # the first steps (kernel choice, allocations) are not timed
@@ -90,20 +76,18 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
         trainer.train_step()  # reads its losses on the host: the step has ended when it returns
         if trainer.step == warm:
             t_warm = time.perf_counter()
-    end = time.perf_counter()
-    timed = trainer.step - warm
+    end, timed = time.perf_counter(), trainer.step - warm
     (out / "history.csv").write_text(trainer.history.to_csv())
     trainer.save_samples(out / "samples.png")
     h, w = trainer.history, max(1, trainer.step // 10)
     m = h["m_global"]
     checks = {"losses_finite": bool(all(np.isfinite(h[c]).all() for c in ("loss_real", "loss_fake", "m_global"))),
               "k_moving": trainer.k != config.k0}
-    if trainer.step >= 500:  # fewer steps say nothing about M_global (the CPU form runs ~50)
+    if trainer.step >= 500:  # fewer steps say nothing about M_global (the CPU form takes ~50)
         checks["m_global_falling"] = bool(m[-w:].mean() < m[:w].mean())
     return {"data": source, "channels": "3 (grey repeated)", "image_size": size, "filters": config.filters,
             "batch_size": config.batch_size, "autocast": str(trainer.autocast_dtype), "steps": trainer.step,
-            "seconds": end - start, "s_per_1000_steps": 1000 * ((end - t_warm) / timed if timed > 0 else
-                                                               (end - start) / max(1, trainer.step)),
+            "seconds": end - start, "s_per_1000_steps": 1000 * (end - t_warm) / timed if timed > 0 else None,
             "k_final": trainer.k, "m_global_first_tenth": float(m[:w].mean()),
             "m_global_last_tenth": float(m[-w:].mean()), "checks": checks}
 
@@ -164,17 +148,6 @@ def _run(cmd: list, log: Path, limit: float, env: dict | None = None) -> dict:
     return _judge(record)
 
 
-def _skipped(why: str) -> dict:
-    return {"status": "skipped", "seconds": 0.0, "error": why, "result": None}
-
-
-def _worst(records: list[dict]) -> dict:
-    """One record for several commands: the first failure or timeout, else the first that ran."""
-    ran = [r for r in records if r["status"] != "skipped"] or records
-    bad = [r for r in ran if r["status"] != "ok"]
-    return {**(bad or ran)[0], "seconds": round(sum(r["seconds"] for r in records), 1)}
-
-
 def _bench(cpu: bool, grid, variants, path: Path) -> list:
     return [sys.executable, "-m", "began_lite", "bench", "--device", "cpu" if cpu else "cuda",
             "--sizes", *sorted({s for s, _ in grid}), "--batches", *sorted({b for _, b in grid}),
@@ -182,74 +155,68 @@ def _bench(cpu: bool, grid, variants, path: Path) -> list:
             "--max-seconds", 60, "--json", path]
 
 
-def _bench_rows(runs: list[dict]) -> list[dict]:
-    """Every run's rows, each with its ratio to the plain float32 step of the same run (each
-    compile run times the plain step again: only the first run's plain rows are kept)."""
-    out = []
-    for i, run in enumerate(runs):
-        rows = run.get("rows", [])
-        plain = {(r.get("image_size"), r.get("batch_size")): r.get("steps_per_s") for r in rows if r.get("impl") == "plain"}
-        for r in rows:
-            p, s = plain.get((r.get("image_size"), r.get("batch_size"))), r.get("steps_per_s")
-            if r.get("impl") != "plain" or i == 0:
-                out.append({**r, "ratio_to_plain": s / p if s and p else None})
-    return out
-
-
-def _torchrun(cpu: bool, me: list, run_dir: Path, log: Path, left) -> dict:
+def _commands(cpu: bool, me: list, tmp: Path) -> dict:
+    """Each stage's commands, as (argv, log file, extra environment); None: needs CUDA, skipped on the CPU."""
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
-    nccl = _skipped("needs CUDA") if cpu else _run(launch + me[1:] + ["--stage", "nccl"], log, left(),
-                                                    env={"NCCL_DEBUG": "INFO"})
-    steps = 3 if cpu else 40
-    flags = ["--profile", "quick", "--image-size", 16, "--device", "cpu"] if cpu else \
-        ["--profile", "full", "--image-size", 64, "--device", "cuda"]
-    train = _run(launch + ["-m", "began_lite", "train", "--dataset", "faces", *flags, "--steps", steps,
-                           "--checkpoint-every", 2 if cpu else 20, "--no-progress", "--out", run_dir], log, left())
+    flags = ["--profile", "quick", "--image-size", 16, "--device", "cpu", "--steps", 3] if cpu else \
+        ["--profile", "full", "--image-size", 64, "--device", "cuda", "--steps", 40, "--checkpoint-every", 20]
+    train = launch + ["-m", "began_lite", "train", "--dataset", "faces", *flags, "--no-progress", "--out", tmp / "run"]
+    return {"versions": [(me + ["--stage", "versions"], "versions.log", None)],
+            # On the GPU one process per variant, so that one failing leaves the other; on the CPU one, for time.
+            "bench": [(_bench(cpu, [(16, 4)] if cpu else GRID, v, tmp / f"bench{i}.json"), "bench.log", None)
+                      for i, v in enumerate([["float32", "ours"]] if cpu else [["float32"], ["ours"]])],
+            "train": [(me + ["--stage", "train", "--seconds", 2 if cpu else TRAIN_SECONDS], "train.log", None)],
+            "torchrun": [None if cpu else (launch + me[1:] + ["--stage", "nccl"], "torchrun.log", {"NCCL_DEBUG": "INFO"}),
+                         (train, "torchrun.log", None)],
+            "compile": [None if cpu else (_bench(cpu, [g], ["compile"], tmp / f"bench{i + 2}.json"), "bench.log", None)
+                        for i, g in enumerate(GRID)]}
+
+
+def _run_dir(run_dir: Path, steps: int) -> dict:
+    """What `train` under torchrun left: its checkpoint, and how many steps its history holds."""
     history, ckpt = run_dir / "history.json", run_dir / "checkpoint.pt"
     done = int(json.loads(history.read_text())["step"][-1]) if history.exists() else 0
-    train["result"] = {"steps": done, "checkpoint_bytes": ckpt.stat().st_size if ckpt.exists() else None,
-                       "checks": {"checkpoint_written": ckpt.exists(), "trained_all_steps": done == steps}}
-    return {**_worst([nccl, _judge(train)]), "result": {"nccl": nccl["result"] or nccl["error"], "train": train["result"]}}
+    return {"steps": done, "checkpoint_bytes": ckpt.stat().st_size if ckpt.exists() else None,
+            "checks": {"checkpoint_written": ckpt.exists(), "trained_all_steps": done == steps}}
+
+
+def _bench_rows(runs: list[dict]) -> list[dict]:
+    """Every run's rows, each with its ratio to the plain float32 step of the same run (each run
+    times the plain step again: only the first run's plain rows are kept), by size, batch, variant."""
+    out = []
+    for i, run in enumerate(runs):
+        rows, key = run.get("rows", []), lambda r: (r.get("image_size"), r.get("batch_size"))
+        plain = {key(r): r.get("steps_per_s") for r in rows if r.get("impl") == "plain"}
+        for r in (r for r in rows if r.get("impl") != "plain" or i == 0):
+            p, s = plain.get(key(r)), r.get("steps_per_s")
+            out.append({**r, "ratio_to_plain": s / p if s and p else None})
+    order = {"plain": 0, "float32": 1, "ours": 2, "compile": 3}
+    return sorted(out, key=lambda r: (r.get("image_size") or 0, r.get("batch_size") or 0, order.get(r.get("impl"), 4)))
 
 
 def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
     """Run the stages named in ``only`` into ``out``; return the summary, also written to gpu_check.json."""
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    left = lambda name: min(LIMITS[name] / (2 if cpu else 1), budget - (time.perf_counter() - t0))  # noqa: E731
-    me = [sys.executable, "-m", "began_lite.gpu_check", "--out", out] + (["--cpu"] if cpu else [])
+    left = lambda name: min(LIMITS[name], budget - (time.perf_counter() - t0))  # noqa: E731
+    me = [sys.executable, "-m", "began_lite.gpu_check", "--out", out] + ["--cpu"] * cpu
     summary = {"mode": "cpu" if cpu else "cuda", "command": " ".join(["python -m began_lite.gpu_check"] + sys.argv[1:]),
-               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "budget_s": budget,
-               "stages": {}, "bench": []}
-    runs = []
+               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "budget_s": budget, "stages": {}}
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
+        plan = _commands(cpu, me, Path(tmp))
         for name in (n for n in STAGES if n in only):
             print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
-            json_path = Path(tmp) / f"{name}.json"
-            if left(name) < 10:
-                rec = _skipped(f"out of time: the budget of {budget:.0f} s (--budget) was spent")
-            elif name == "versions":
-                rec = _run(me + ["--stage", "versions"], out / "versions.log", left(name))
-            elif name == "bench":
-                rec = _run(_bench(cpu, ((16, 4),) if cpu else GRID, ["ours", "float32"], json_path), out / "bench.log",
-                           left(name))
-            elif name == "train":
-                rec = _run(me + ["--stage", "train", "--seconds", 2 if cpu else TRAIN_SECONDS], out / "train.log",
-                           left(name))
-            elif name == "torchrun":
-                rec = _torchrun(cpu, me, Path(tmp) / "run", out / "torchrun.log", lambda: left("torchrun"))
-            elif cpu:
-                rec = _skipped("needs CUDA (torch.compile on a CPU takes minutes)")
-            else:  # compile: one process per size and batch, while the budget lasts
-                recs = []
-                for size, batch in GRID:
-                    path = Path(tmp) / f"compile{size}x{batch}.json"
-                    recs.append(_skipped("out of time (--budget)") if left(name) < 20 else
-                                _run(_bench(cpu, ((size, batch),), ["compile"], path), out / "bench.log", left(name)))
-                    runs += [json.loads(path.read_text())] if path.exists() else []
-                rec = {**_worst(recs), "result": {f"{s}x{b}": r["status"] for (s, b), r in zip(GRID, recs)}}
-            runs += [json.loads(json_path.read_text())] if json_path.exists() else []
+            recs = [{"status": "skipped", "seconds": 0.0, "result": None,
+                     "error": "needs CUDA" if c is None else f"out of time: --budget {budget:.0f} s was spent"}
+                    if c is None or left(name) < 15 else _run(c[0], out / c[1], left(name), c[2]) for c in plan[name]]
+            if name == "torchrun" and recs[-1]["status"] != "skipped":
+                recs[-1] = _judge({**recs[-1], "result": _run_dir(Path(tmp) / "run", 3 if cpu else 40)})
+            ran = [r for r in recs if r["status"] != "skipped"] or recs  # the first failure, else the first that ran
+            rec = {**([r for r in ran if r["status"] != "ok"] or ran)[0], "seconds": round(sum(r["seconds"] for r in recs))}
+            if len(recs) > 1:  # bench, torchrun, compile: each command's status and result
+                rec["result"] = [{"status": r["status"], **(r["result"] or {}), "error": r["error"]} for r in recs]
             summary["stages"][name] = rec
+            runs = [json.loads(f.read_text()) for f in sorted(Path(tmp).glob("bench*.json"))]
             summary["bench"], summary["wall_s"] = _bench_rows(runs), round(time.perf_counter() - t0, 1)
             if runs:
                 (out / "bench.json").write_text(json.dumps({"runs": runs}, indent=1))
@@ -260,25 +227,22 @@ def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
     return summary
 
 
+NOTES = {"versions": ("device", "driver", "torch", "cuda", "peak_float32_gflops", "peak_bfloat16_gflops"),
+         "train": ("steps", "s_per_1000_steps", "k_final", "m_global_first_tenth", "m_global_last_tenth")}
+
+
 def _note(name: str, r: dict) -> str:
-    """One line on what a stage found, or the first line of its error."""
-    x = r.get("result") or {}
+    x, first = r.get("result"), lambda e: (e or "").split("\n")[0][:60]
+    if isinstance(x, list):  # several commands
+        return "; ".join(c["status"] + (f" ({c['steps']} steps)" if "steps" in c else f" ({first(c['error'])})"
+                                        if c["error"] else "") for c in x)
     if r["status"] != "ok" or not x:
-        return (r.get("error") or "").split("\n")[0][:110]
-    if name == "versions":
-        return (f"{x['device']}, driver {x.get('driver')}, torch {x['torch']}, CUDA {x['cuda']}; matmul peak "
-                + ", ".join(f"{k} {v:,.0f}" for k, v in x["peak_gflops"].items()) + " GFLOP/s")
-    if name == "train":
-        return (f"{x['steps']} steps, {x['s_per_1000_steps']:.1f} s per 1000, k_t {x['k_final']:.4f}, "
-                f"M_global {x['m_global_first_tenth']:.3f} -> {x['m_global_last_tenth']:.3f}")
-    if name == "torchrun":
-        nccl = x["nccl"] if isinstance(x["nccl"], str) else f"{x['nccl']['backend']}, all_reduce ok"
-        return f"nccl: {nccl}; train: {x['train']['steps']} steps, checkpoint {x['train']['checkpoint_bytes']} bytes"
-    return ", ".join(f"{k} {v}" for k, v in x.items()) if name == "compile" else ""
+        return first(r.get("error"))
+    return ", ".join(f"{k} {x[k]:.4g}" if isinstance(x[k], float) else f"{k} {x[k]}" for k in NOTES.get(name, ()) if k in x)
 
 
 def format_summary(summary: dict) -> str:
-    """The stages (status, seconds, what each found) and the bench rows, as a text table."""
+    """The stages (status, seconds, what each found or its error's first line) and the bench rows."""
     lines = [f"{'stage':9s} {'status':8s} {'s':>5s}  note"]
     lines += [f"{n:9s} {r['status']:8s} {r['seconds']:5.0f}  {_note(n, r)}" for n, r in summary["stages"].items()]
     lines += ["", f"{'size':>4s} {'batch':>5s} {'variant':13s} {'steps/s':>8s} {'img/s':>8s} {'MiB':>7s} {'%peak':>6s} "
@@ -297,7 +261,7 @@ def format_summary(summary: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m began_lite.gpu_check", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="folder for the results (made if missing)")
-    p.add_argument("--cpu", action="store_true", help="the CPU form: toy sizes, tens of seconds")
+    p.add_argument("--cpu", action="store_true", help="the CPU form: toy sizes, under a minute")
     p.add_argument("--budget", type=float, default=420, help="seconds for all stages together (default 420)")
     p.add_argument("--only", nargs="+", choices=STAGES, default=STAGES, help="run only these stages")
     p.add_argument("--stage", choices=("versions", "train", "nccl"), help=argparse.SUPPRESS)  # a child's work
@@ -306,8 +270,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if args.stage:
         work = {"versions": lambda: _versions(args.cpu), "train": lambda: _train(out, args.seconds, args.cpu),
-                "nccl": _nccl}
-        print(RESULT + json.dumps(work[args.stage]()), flush=True)
+                "nccl": _nccl}[args.stage]
+        print(RESULT + json.dumps(work()), flush=True)
         return 0
     import torch
 
