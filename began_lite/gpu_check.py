@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -138,13 +139,17 @@ def _run(cmd: list, log: Path, limit: float, env: dict | None = None) -> dict:
         f.seek(offset)
         lines = f.read().splitlines()
     results = [json.loads(line[len(RESULT):]) for line in lines if line.startswith(RESULT)]
-    tail = "\n".join(line for line in lines[-15:] if not line.startswith(RESULT))
+    tail = "\n".join(line for line in lines[-40:] if not line.startswith(RESULT))
+    # The cause: the last exception or `error:` line (torchrun prints its own report after the worker's).
+    cause = next((ln.strip() for ln in reversed(lines) if re.match(r"\s*(\w+\.)*\w*(Error|Exception)\b|error:", ln)
+                  and "ChildFailedError" not in ln),
+                 next((ln for ln in reversed(lines) if ln.strip()), ""))
     record = {"status": "ok", "seconds": round(time.perf_counter() - start, 1), "limit_s": round(limit),
               "log": log.name, "error": None, "result": results[-1] if results else None}
     if rc is None:
         record.update(status="timeout", error=f"stopped at its limit of {limit:.0f} s; last lines:\n{tail}")
     elif rc != 0:
-        record.update(status="failed", error=f"exit code {rc}; last lines:\n{tail}")
+        record.update(status="failed", error=f"exit code {rc}: {cause[:300]}\nlast lines:\n{tail}")
     return _judge(record)
 
 
@@ -232,10 +237,10 @@ NOTES = {"versions": ("device", "driver", "torch", "cuda", "peak_float32_gflops"
 
 
 def _note(name: str, r: dict) -> str:
-    x, first = r.get("result"), lambda e: (e or "").split("\n")[0][:60]
+    x, first = r.get("result"), lambda e: (e or "").split("\n")[0][:100]
     if isinstance(x, list):  # several commands
-        return "; ".join(c["status"] + (f" ({c['steps']} steps)" if "steps" in c else f" ({first(c['error'])})"
-                                        if c["error"] else "") for c in x)
+        return "; ".join(c["status"] + (f" ({first(c['error'])})" if c["error"] else f" ({c['steps']} steps)"
+                                        if "steps" in c else "") for c in x)
     if r["status"] != "ok" or not x:
         return first(r.get("error"))
     return ", ".join(f"{k} {x[k]:.4g}" if isinstance(x[k], float) else f"{k} {x[k]}" for k in NOTES.get(name, ()) if k in x)

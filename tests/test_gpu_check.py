@@ -83,8 +83,9 @@ def test_a_hang_a_crash_and_a_failed_check_are_recorded(tmp_path):
     log = tmp_path / "x.log"
     hang = _run([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], log, 1)
     assert hang["status"] == "timeout" and "limit of 1 s" in hang["error"] and "started" in hang["error"]
-    crash = _run([sys.executable, "-c", "raise SystemExit('the last words')"], log, 30)
-    assert crash["status"] == "failed" and "exit code 1" in crash["error"] and "the last words" in crash["error"]
+    crash = _run([sys.executable, "-c", "print('before'); raise ValueError('the cause')"], log, 30)
+    assert crash["status"] == "failed" and crash["error"].startswith("exit code 1: ValueError: the cause\n")
+    assert "before" in crash["error"] and "Traceback" in crash["error"]  # and the last lines
     said = gpu_check.RESULT + json.dumps({"checks": {"fine": True, "k_moving": False}})
     check_failed = _run([sys.executable, "-c", f"print({said!r})"], log, 30)
     assert check_failed["status"] == "failed" and check_failed["error"] == "check(s) failed: k_moving"
