@@ -28,9 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = "GPU_CHECK_RESULT "  # a child's last line: this prefix, then its result as JSON
 STAGES = ("versions", "bench", "train", "torchrun", "compile")
-LIMITS = {"versions": 60, "bench": 90, "train": 120, "torchrun": 60, "compile": 90}  # seconds per command
+LIMITS = {"versions": 60, "bench": 90, "train": 120, "torchrun": 60, "compile": 120}  # seconds per command
 TRAIN_SECONDS = 75  # wall-clock training in the train stage on the GPU (CPU: 2)
-GRID = ((64, 16), (64, 64), (128, 16), (128, 64))  # (image size, batch) of the bench rows
+GRID = ((64, 16), (128, 64), (64, 64), (128, 16))  # (image size, batch) of the bench rows; compile's order:
+# the paper's batch at 64 px and the largest row first, in case the budget ends before the others
 
 
 # --------------------------------------------------------------------------- the children's work
@@ -145,7 +146,7 @@ def _run(cmd: list, log: Path, limit: float, env: dict | None = None) -> dict:
                   and "ChildFailedError" not in ln),
                  next((ln for ln in reversed(lines) if ln.strip()), ""))
     record = {"status": "ok", "seconds": round(time.perf_counter() - start, 1), "limit_s": round(limit),
-              "log": log.name, "error": None, "result": results[-1] if results else None}
+              "log": log.name, "command": " ".join(cmd), "error": None, "result": results[-1] if results else None}
     if rc is None:
         record.update(status="timeout", error=f"stopped at its limit of {limit:.0f} s; last lines:\n{tail}")
     elif rc != 0:
@@ -211,7 +212,7 @@ def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
         plan = _commands(cpu, me, Path(tmp))
         for name in (n for n in STAGES if n in only):
             print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
-            recs = [{"status": "skipped", "seconds": 0.0, "result": None,
+            recs = [{"status": "skipped", "seconds": 0.0, "result": None, "command": c and " ".join(map(str, c[0])),
                      "error": "needs CUDA" if c is None else f"out of time: --budget {budget:.0f} s was spent"}
                     if c is None or left(name) < 15 else _run(c[0], out / c[1], left(name), c[2]) for c in plan[name]]
             if name == "torchrun" and recs[-1]["status"] != "skipped":
@@ -219,7 +220,8 @@ def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
             ran = [r for r in recs if r["status"] != "skipped"] or recs  # the first failure, else the first that ran
             rec = {**([r for r in ran if r["status"] != "ok"] or ran)[0], "seconds": round(sum(r["seconds"] for r in recs))}
             if len(recs) > 1:  # bench, torchrun, compile: each command's status and result
-                rec["result"] = [{"status": r["status"], **(r["result"] or {}), "error": r["error"]} for r in recs]
+                rec["result"] = [{"status": r["status"], **(r["result"] or {}), "error": r["error"],
+                                  "command": r.get("command")} for r in recs]
             summary["stages"][name] = rec
             runs = [json.loads(f.read_text()) for f in sorted(Path(tmp).glob("bench*.json"))]
             summary["bench"], summary["wall_s"] = _bench_rows(runs), round(time.perf_counter() - t0, 1)
