@@ -202,6 +202,7 @@ def _bench_rows(runs: list[dict]) -> list[dict]:
 
 def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
     """Run the stages named in ``only`` into ``out``; return the summary, also written to gpu_check.json."""
+    out = Path(out).resolve()  # the children run in the repository's root
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     left = lambda name: min(LIMITS[name], budget - (time.perf_counter() - t0))  # noqa: E731
@@ -253,14 +254,14 @@ def format_summary(summary: dict) -> str:
     lines = [f"{'stage':9s} {'status':8s} {'s':>5s}  note"]
     lines += [f"{n:9s} {r['status']:8s} {r['seconds']:5.0f}  {_note(n, r)}" for n, r in summary["stages"].items()]
     lines += ["", f"{'size':>4s} {'batch':>5s} {'variant':13s} {'steps/s':>8s} {'img/s':>8s} {'MiB':>7s} {'%peak':>6s} "
-                  f"{'1st s':>6s} {'x plain':>7s}"]
-    for r in summary["bench"]:
+                  f"{'1st s':>6s} {'x plain':>7s}"] * bool(summary.get("bench"))
+    for r in summary.get("bench", []):
         impl = {"plain": "plain fp32", "float32": "fp32"}.get(r.get("impl"), str(r.get("impl")))
         impl += " bf16" if r.get("impl") in ("ours", "compile") and r.get("peak_name") == "bfloat16" else ""
         cells = [(r.get("steps_per_s"), "8.1f"), (r.get("images_per_s"), "8.0f"), (r.get("memory_mib"), "7.0f"),
                  (r["peak_fraction"] * 100 if r.get("peak_fraction") else None, "6.1f"),
                  (r.get("first_step_s"), "6.1f"), (r.get("ratio_to_plain"), "7.2f")]
-        lines.append(f"{r.get('image_size', 0):4d} {r.get('batch_size', 0):5d} {impl:13s} "
+        lines.append(f"{r.get('image_size') or 0:4d} {r.get('batch_size') or 0:5d} {impl:13s} "
                      + " ".join(format(v, s) if v is not None else "-".rjust(int(s.split(".")[0])) for v, s in cells))
     return "\n".join(lines)
 
