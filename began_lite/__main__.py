@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     t.add_argument("--profile", choices=("quick", "full"), help="default: full with a GPU, quick without")
+    t.add_argument("--compile", action="store_true", help="torch.compile G and D (a GPU run of many steps; the "
+                                                          "first steps take longer)")
     t.add_argument("--checkpoint-every", type=int, default=500, dest="checkpoint_every")
     t.add_argument("--sample-every", type=int, default=500, dest="sample_every")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -186,8 +188,8 @@ def _train(args) -> int:
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise ValueError(f"{given[0]}: {flag} cannot be combined with --resume, which continues the run with its "
-                             f"own settings; with --resume only --steps, --device, --checkpoint-every, "
-                             f"--sample-every and --no-progress apply")
+                             f"own settings; with --resume only --steps, --device, --compile, "
+                             f"--checkpoint-every, --sample-every and --no-progress apply")
         state = load_checkpoint(args.resume)
         config = checkpoint_config(state, args.resume)
         target, done = (args.steps if args.steps is not None else config.steps), int(state.get("step", 0))
@@ -198,7 +200,8 @@ def _train(args) -> int:
         data = _load_data(meta.get("dataset", "digits"), meta.get("data"), config.image_size, config.channels,
                           progress=not args.no_progress, mixture=meta.get("mixture"),
                           points=meta.get("points", MIXTURE_POINTS))
-        changes = {"steps": target, **({"device": args.device} if args.device else {})}
+        changes = {"steps": target, **({"device": args.device} if args.device else {}),
+                   **({"compile": True} if args.compile else {})}
         trainer = Trainer.from_checkpoint(args.resume, data, **changes)
         steps = target - trainer.step
         print(f"resuming {trainer.run_dir} at step {trainer.step} (k = {trainer.k:.4f}) up to step {target}",
@@ -222,6 +225,8 @@ def _train(args) -> int:
             overrides["lr_ramp_start"], overrides["lr_ramp_end"] = args.lr_ramp
         if args.adam_betas is not None:
             overrides["adam_betas"] = tuple(args.adam_betas)
+        if args.compile:
+            overrides["compile"] = True
         if args.dataset in ("digits", "faces"):
             overrides["channels"] = 1
         elif args.dataset == "folder":
