@@ -7,7 +7,7 @@ beside each field. ``dataclasses.asdict(config)`` goes into every checkpoint and
 Two profiles pick sizes for the hardware at hand:
 
 * ``quick``: CPU and CI. Small 16x16 digits, small networks, a few thousand steps.
-* ``full``: a GPU. The paper's sizes (64x64 or 128x128, n = 128, Nz = Nh = 64).
+* ``full``: a GPU. The paper's sizes (64x64 or 128x128, Nz = Nh = 64) and n = 128 (our choice: the paper gives no n).
 
 The profile comes from an argument, else the ``BEGAN_LITE_PROFILE`` environment variable
 (read when a function is called, never at import), else ``full`` when a GPU is present
