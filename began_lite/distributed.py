@@ -64,7 +64,7 @@ def _env_int(name: str, default: int) -> int:
 def init_from_env(device: str | None = None) -> ProcessGroup:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
-    With ``WORLD_SIZE`` unset or 1 nothing happens and a one-process :class:`ProcessGroup` is
+    With ``WORLD_SIZE`` unset, or 1 outside ``torchrun``, nothing happens and a one-process :class:`ProcessGroup` is
     returned. Otherwise the backend is NCCL when this process will train on a CUDA GPU
     (``device`` is None, ``"auto"`` or starts with ``"cuda"``, and CUDA is present; each
     process then takes the GPU ``LOCAL_RANK``) and gloo otherwise.
@@ -72,7 +72,7 @@ def init_from_env(device: str | None = None) -> ProcessGroup:
     world = _env_int("WORLD_SIZE", 1)
     if world < 1:
         raise ValueError(f"WORLD_SIZE must be >= 1, got {world}")
-    if world == 1:
+    if world == 1 and not os.environ.get("TORCHELASTIC_RUN_ID"):  # alone, not started by torchrun
         return ProcessGroup()
     if dist.is_initialized():
         return current()
@@ -103,9 +103,10 @@ def batch_share(batch_size: int, group: ProcessGroup | None = None) -> tuple[int
 
 
 def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``module`` in DistributedDataParallel when several processes train (gradients are averaged
-    over the ranks in backward); ``module`` itself when alone."""
-    if current().world_size == 1:
+    """``module`` in DistributedDataParallel when a process group was formed (gradients are averaged
+    over the ranks in backward; also for one process started by ``torchrun``, so that a single GPU
+    runs the NCCL path); ``module`` itself otherwise."""
+    if not (dist.is_available() and dist.is_initialized()):
         return module
     import inspect
 

@@ -118,3 +118,29 @@ def test_torchrun_cli(tmp_path):
     assert run.stderr.count("done: step 3") == 1  # rank 0 reports, rank 1 is quiet
     state = load_checkpoint(tmp_path / "r")
     assert state["step"] == 3 and len(state["history"]["k"]) == 3
+
+
+ONE_RANK = """
+import began_lite as bl
+from began_lite import distributed
+group = distributed.init_from_env("cpu")
+cfg = bl.TrainConfig(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8, steps=2,
+                     device="cpu", dtype="float32", profile="quick")
+trainer = bl.Trainer(cfg, bl.load_digits(8)[:64])
+trainer.train(2, progress=False)
+print(type(trainer.G_step).__name__, type(trainer.D_step).__name__, group.world_size)
+distributed.shutdown()
+"""
+
+
+def test_one_process_under_torchrun_runs_the_ddp_path():
+    """torchrun with one process still forms the group and wraps G and D, so one GPU tests the NCCL path."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHELASTIC_RUN_ID": "test", "RANK": "0", "LOCAL_RANK": "0",
+           "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(29500 + os.getpid() % 1000)}
+    r = subprocess.run([sys.executable, "-c", ONE_RANK], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["DistributedDataParallel", "DistributedDataParallel", "1"]
+    env.pop("TORCHELASTIC_RUN_ID")  # alone, not under torchrun: no group, plain modules
+    r = subprocess.run([sys.executable, "-c", ONE_RANK], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Generator", "Discriminator", "1"]
