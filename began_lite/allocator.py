@@ -2,10 +2,11 @@
 
 glibc's ``malloc`` serves every request above its mmap threshold (128 KiB at first, rising
 with the sizes freed up to 32 MiB) with a fresh ``mmap`` and gives it back with ``munmap``
-when freed, and it hands the top of its heap back to the kernel once more than 128 KiB
-there is free. A training step allocates and frees the same large activation buffers
-every step, so every step maps new pages, and the kernel zero-fills each 4 KiB page on
-first touch: a minor page fault. At 64 px a CPU step spends much of its time there.
+when freed, and it hands the top of its heap back to the kernel once more than the trim
+threshold (128 KiB at first) is free there. A training step allocates and frees the same
+large activation buffers every step, so every step maps new pages, and the kernel
+zero-fills each 4 KiB page on first touch: a minor page fault. At 64 px a CPU step takes
+hundreds of thousands of them (appendix "Benchmarks").
 
 :func:`tune_malloc` sets two ``mallopt`` parameters through ``ctypes``:
 
@@ -20,23 +21,20 @@ in the environment (the Makefile does that for the chapters). It applies to allo
 made after the call, so calling it after ``import torch`` works.
 
 Importing this module changes nothing: the command line calls :func:`tune_malloc`, a
-notebook may opt in with one call. Where the C library is not glibc (macOS, musl,
+notebook may opt in with one call (``from began_lite.allocator import tune_malloc; tune_malloc()``). Where the C library is not glibc (macOS, musl,
 Windows) it does nothing and says so. Setting it cannot be undone reliably (glibc then
 stops adapting its mmap threshold), so the benchmark compares the two in separate processes.
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import platform
 
-__all__ = ["tune_malloc", "malloc_tuned", "TUNED_ENV"]
+__all__ = ["tune_malloc", "TUNED_ENV"]
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
 # The same settings as environment variables, read by glibc when a process starts (64 GiB: never trim).
 TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 * 2**30)}
-
-_state = {"tuned": False}
 
 
 def _glibc():
@@ -44,7 +42,7 @@ def _glibc():
     if platform.system() != "Linux":
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the C library this process already runs on
         libc.gnu_get_libc_version.restype = ctypes.c_char_p
         libc.gnu_get_libc_version()
         return libc
@@ -62,11 +60,6 @@ def tune_malloc() -> str:
         return f"malloc: left as it is ({platform.system()}, not glibc: the fix applies to glibc only)"
     if libc.mallopt(M_MMAP_MAX, 0) != 1 or libc.mallopt(M_TRIM_THRESHOLD, -1) != 1:
         return "malloc: left as it is (glibc refused mallopt)"
-    _state["tuned"] = True
     version = libc.gnu_get_libc_version().decode()
     return f"malloc: glibc {version} tuned to reuse freed memory (no mmap, no trim; began_lite.allocator)"
 
-
-def malloc_tuned() -> bool:
-    """Whether :func:`tune_malloc` has tuned this process (environment variables are not looked at)."""
-    return _state["tuned"]
