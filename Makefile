@@ -69,7 +69,7 @@ nbval: $(STAMP)
 LONGEST_FIRST := book/03_ebgan.ipynb book/04_began_objective.ipynb book/06_architecture.ipynb \
 	book/05_equilibrium.ipynb book/02_normal_loss.ipynb tests/test_faults.py book/07_experiments.ipynb \
 	tests/test_bench.py tests/test_experiments.py tests/test_distributed.py tests/test_determinism.py \
-	tests/test_bad_input.py tests/test_cli.py
+	tests/test_bad_input.py tests/test_cli.py tests/test_gpu_check.py
 UNIT_FILES := $(sort $(wildcard tests/test_*.py))
 test: $(STAMP)
 	$(CHAPTER_ENV) $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder \

@@ -1,29 +1,61 @@
 """began_lite: BEGAN and EBGAN, small and complete, for the executable BEGAN book.
 
-The public API below is stable: the chapters and readers depend on it.
+The public API below is what the chapters and the README use, and it is kept stable:
+readers' code depends on it (``tests/test_api.py`` fails when a chapter imports a name
+that is not here). The chapter helpers of :mod:`began_lite.experiments`,
+:mod:`began_lite.metrics` and :mod:`began_lite.latent` load on first use, so that the
+command line starts without them.
 """
-from .config import PROFILES, TrainConfig, pick_device, resolve_profile, seed_everything
-from .data import load_digits, load_faces, load_image_folder, mixture_2d, mixture_modes
-from .equilibrium import EquilibriumController, convergence_measure
-from .losses import began_losses, ebgan_losses, pulling_away_term, reconstruction_loss
-from .models import (Decoder, Discriminator, Encoder, Generator, MLPDiscriminator, MLPGenerator,
-                     count_parameters, sample_z)
-from .train import fit_autoencoder, reconstruction_losses
-from .wasserstein import (empirical_w1, empirical_w2, empirical_wasserstein, gaussian_w2,
-                          gaussian_w2_squared, gaussian_w2_terms, jensen_bound)
+import importlib
 
-from . import plotting, widgets  # noqa: E402  (figure helpers; heavy imports happen inside functions)
+from .autoencoder import fit_autoencoder, reconstruction_losses
+from .config import TrainConfig, seed_everything
+from .data import load_digits, load_faces, mixture_modes
+from .equilibrium import EquilibriumController, simulate_controller
+from .losses import began_losses, ebgan_losses, pulling_away_term, reconstruction_loss
+from .models import Discriminator, Generator, count_parameters, sample_z
+from .schedules import PlateauHalver
+from .step import TrainingDiverged, gan_step
+from .train import Trainer
+from .wasserstein import (empirical_w1, empirical_w2, gaussian_w2, gaussian_w2_by_coupling_search,
+                          gaussian_w2_terms, jensen_bound, sqrtm_psd)
+
+from . import plotting, wasserstein, widgets  # noqa: E402  (figure helpers; heavy imports happen inside functions)
 
 __version__ = "0.1.0"
 
+# name -> module, imported on first use (PEP 562)
+_LAZY = {
+    **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "stored_result", "RESULTS_DIR", "EXPERIMENTS",
+                     "digit_classifier"], "experiments"),
+    **dict.fromkeys(["effective_pixels", "normality_stats", "mean_pairwise_l1", "digit_features",
+                     "frechet_distance"], "metrics"),
+    **dict.fromkeys(["interpolate", "invert"], "latent"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'began_lite' has no attribute {name!r}")
+
+
 __all__ = [
-    "PROFILES", "TrainConfig", "pick_device", "resolve_profile", "seed_everything",
-    "load_digits", "load_faces", "load_image_folder", "mixture_2d", "mixture_modes",
-    "EquilibriumController", "convergence_measure",
+    # the step, the loop and its settings (chapters 3-7)
+    "gan_step", "Trainer", "TrainConfig", "TrainingDiverged", "PlateauHalver", "seed_everything",
+    # data
+    "load_digits", "load_faces", "mixture_modes",
+    # the maths: losses, the controller, Wasserstein distances (chapters 1-5)
     "began_losses", "ebgan_losses", "pulling_away_term", "reconstruction_loss",
-    "Decoder", "Discriminator", "Encoder", "Generator", "MLPDiscriminator", "MLPGenerator",
-    "count_parameters", "sample_z",
-    "fit_autoencoder", "reconstruction_losses",
-    "empirical_w1", "empirical_w2", "empirical_wasserstein", "gaussian_w2", "gaussian_w2_squared",
-    "gaussian_w2_terms", "jensen_bound",
+    "EquilibriumController", "simulate_controller",
+    "empirical_w1", "empirical_w2", "gaussian_w2", "gaussian_w2_by_coupling_search", "gaussian_w2_terms",
+    "jensen_bound", "sqrtm_psd",
+    # networks and the autoencoder on its own (chapters 2, 6)
+    "Discriminator", "Generator", "count_parameters", "sample_z", "fit_autoencoder", "reconstruction_losses",
+    # chapter helpers: runs, stored results, scores, the latent space (chapters 2-7)
+    *_LAZY,
+    # figure and widget modules
+    "plotting", "wasserstein", "widgets",
 ]

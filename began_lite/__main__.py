@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import re
 import sys
 import time
@@ -52,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(25 modes on {-4,-2,0,2,4}^2, std 0.05)")
     t.add_argument("--image-size", type=int, help="power of two in [8, 128] (profile default)")
     t.add_argument("--channels", type=int, help="1 or 3 (default: 1 for digits/faces, 3 for folder)")
-    t.add_argument("--steps", type=int, help="steps to train (with --resume: steps to add)")
+    t.add_argument("--steps", type=int, help="the run's total number of steps (with --resume: continue up to this "
+                                              "total, default the run's own; a finished run is left as it is)")
     t.add_argument("--out", help="run directory for checkpoint, history, samples")
     t.add_argument("--resume", metavar="PATH", help="continue a run (run directory or checkpoint file)")
     t.add_argument("--objective", choices=("began", "ebgan"))
@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     t.add_argument("--profile", choices=("quick", "full"), help="default: full with a GPU, quick without")
+    t.add_argument("--compile", action="store_true", help="torch.compile G and D (a GPU run of many steps; the "
+                                                          "first steps take longer)")
     t.add_argument("--checkpoint-every", type=int, default=500, dest="checkpoint_every")
     t.add_argument("--sample-every", type=int, default=500, dest="sample_every")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -173,6 +175,7 @@ def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, pr
 
 
 def _train(args) -> int:
+    from .callbacks import StopOnCtrlC, every, write_samples
     from .config import MIXTURE, TrainConfig
     from .train import Trainer
 
@@ -188,18 +191,23 @@ def _train(args) -> int:
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise ValueError(f"{given[0]}: {flag} cannot be combined with --resume, which continues the run with its "
-                             f"own settings; with --resume only --steps, --device, --checkpoint-every, "
-                             f"--sample-every and --no-progress apply")
+                             f"own settings; with --resume only --steps, --device, --compile, "
+                             f"--checkpoint-every, --sample-every and --no-progress apply")
         state = load_checkpoint(args.resume)
         config = checkpoint_config(state, args.resume)
+        target, done = (args.steps if args.steps is not None else config.steps), int(state.get("step", 0))
+        if done >= target:  # idempotent: the same resume command run twice trains once
+            print(f"{args.resume} is at step {done}, the {target} steps asked for: nothing to do", file=sys.stderr)
+            return 0
         meta = config.extra
         data = _load_data(meta.get("dataset", "digits"), meta.get("data"), config.image_size, config.channels,
                           progress=not args.no_progress, mixture=meta.get("mixture"),
                           points=meta.get("points", MIXTURE_POINTS))
-        changes = {"device": args.device} if args.device else {}
+        changes = {"steps": target, **({"device": args.device} if args.device else {}),
+                   **({"compile": True} if args.compile else {})}
         trainer = Trainer.from_checkpoint(args.resume, data, **changes)
-        steps = args.steps if args.steps is not None else max(0, config.steps - trainer.step)
-        print(f"resuming {trainer.run_dir} at step {trainer.step} (k = {trainer.k:.4f}) for {steps} steps; "
+        steps = target - trainer.step
+        print(f"resuming {trainer.run_dir} at step {trainer.step} (k = {trainer.k:.4f}) up to step {target}; "
               f"{args.malloc_note}", file=sys.stderr)
     else:
         if not args.dataset:
@@ -220,6 +228,8 @@ def _train(args) -> int:
             overrides["lr_ramp_start"], overrides["lr_ramp_end"] = args.lr_ramp
         if args.adam_betas is not None:
             overrides["adam_betas"] = tuple(args.adam_betas)
+        if args.compile:
+            overrides["compile"] = True
         if args.dataset in ("digits", "faces"):
             overrides["channels"] = 1
         elif args.dataset == "folder":
@@ -241,8 +251,10 @@ def _train(args) -> int:
         print(f"training {config.objective} on {what} for {steps} steps on {trainer.device}, profile {config.profile}; "
               f"{args.malloc_note}", file=sys.stderr)
     start = time.perf_counter()
-    trainer.train(steps, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                  sample_every=args.sample_every)
+    with StopOnCtrlC() as stop:  # Ctrl-C: finish the step, save, exit 130
+        trainer.train(steps, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                      callbacks=[stop, every(args.sample_every, write_samples)])
+    write_samples(trainer)
     took = time.perf_counter() - start
     if trainer.interrupted:
         where = trainer.last_checkpoint.parent if trainer.last_checkpoint else None
@@ -256,168 +268,21 @@ def _train(args) -> int:
 
 
 def _sample(args) -> int:
-    import numpy as np
-    import torch
+    from .sampling import sample_command
 
-    from .checkpoint import CheckpointError, atomic_write_bytes, checkpoint_config, load_checkpoint
-    from .models import build_generator, sample_z
-
-    if args.n < 1:
-        raise ValueError(f"n must be >= 1, got {args.n}")
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".npz"):
-        raise ValueError(f"out must end in .png or .npz, got {str(out)!r}")
-    if out.is_dir():
-        raise ValueError(f"out must be a file path, but {str(out)!r} is a directory")
-    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise ValueError(f"out: {str(out)!r} cannot be created because {str(blocked)!r} is a file, not a folder")
-    state = load_checkpoint(args.checkpoint)
-    config = checkpoint_config(state, args.checkpoint)
-    G = build_generator(config)
-    # The weight average when the run kept one (config.ema > 0), else the generator itself.
-    try:
-        G.load_state_dict(state.get("generator_ema") or state["generator"])
-    except (KeyError, RuntimeError) as err:
-        raise CheckpointError(f"checkpoint: {args.checkpoint!r} holds no generator matching its config "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
-    G.eval()
-    z = sample_z(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
-    with torch.no_grad():
-        images = torch.cat([G(c) for c in z.split(256)])
-    buf = io.BytesIO()
-    if config.data_dim:  # points, as they are: (N, data_dim)
-        from .plotting import scatter_png
-
-        kind = config.extra.get("mixture") if config.extra.get("mixture") in MIXTURES else None
-        if out.suffix.lower() == ".npz":
-            arrays = {"points": images.numpy().astype(np.float32)}
-            if kind is not None:
-                arrays["mixture"] = np.array(kind)
-            np.savez_compressed(buf, **arrays)
-        else:
-            buf.write(scatter_png(images, mixture=kind if config.data_dim == 2 else None,
-                                  title=f"{config.objective}: {args.n} samples"))
-    elif out.suffix.lower() == ".npz":
-        np.savez_compressed(buf, images=images.clamp(-1, 1).numpy().astype(np.float32))
-    else:
-        from PIL import Image
-
-        from .plotting import image_grid
-
-        grid = image_grid(images.clamp(-1, 1), nrow=max(1, int(round(args.n ** 0.5))))
-        Image.fromarray((grid * 255).round().astype(np.uint8)).save(buf, format="PNG")
-    atomic_write_bytes(out, buf.getvalue())
-    print(f"wrote {args.n} samples to {out}", file=sys.stderr)
-    return 0
+    return sample_command(args)
 
 
 def _evaluate(args) -> int:
-    import numpy as np
-    import torch
+    from .sampling import evaluate_command
 
-    from .metrics import evaluate_digits, load_digit_classifier
-
-    path = Path(args.samples)
-    if not path.exists():
-        raise ValueError(f"samples: {str(path)!r} does not exist")
-    if not path.is_file():
-        raise ValueError(f"samples: {str(path)!r} is not a file (an .npz written by `sample` is expected)")
-    points = None
-    import zipfile
-
-    if not zipfile.is_zipfile(path):  # an .npz is a zip archive; np.load would take anything else for a pickle
-        raise ValueError(f"samples: {str(path)!r} is not an .npz (the zip archive that `sample` writes)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "points" in f.files:  # a 2-D run
-                points = np.asarray(f["points"], dtype=np.float64)
-                stored_kind = str(f["mixture"]) if "mixture" in f.files else None
-            else:
-                images = torch.from_numpy(np.asarray(f["images"], dtype=np.float32))
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"samples: {str(path)!r} is not an .npz with an 'images' or 'points' array ({err})") from None
-    if points is not None:
-        return _evaluate_points(args, points, stored_kind)
-    classifier, acc = load_digit_classifier()
-    report = evaluate_digits(images, classifier)
-    report["classifier_held_out_accuracy"] = acc
-    if args.json:
-        print(json.dumps(report))
-    else:
-        share = [round(c / sum(report["counts"]), 3) for c in report["counts"]]
-        print(f"classifier held-out accuracy {acc:.3f}\nFrechet distance to real digits {report['frechet']:.2f}\n"
-              f"class shares {share}\nclasses covered {report['classes_covered']}/10, confident share "
-              f"{report['confident_share']:.2f}, KL from uniform {report['kl_from_uniform']:.3f}")
-    return 0
-
-
-def _evaluate_points(args, points, stored_kind) -> int:
-    """Modes covered and high-quality share (metrics.mixture_quality) of a 2-D run's samples."""
-    from .metrics import mixture_quality
-
-    kind = args.mixture or stored_kind
-    if kind not in MIXTURES:
-        raise ValueError(f"mixture: the file names no mixture ({stored_kind!r}); give --mixture ring or grid")
-    try:
-        report = mixture_quality(points, kind)._asdict()
-    except ValueError as err:
-        raise ValueError(f"samples: {err}") from None
-    report["mixture"] = kind
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{kind}: {report['modes_covered']}/{report['n_modes']} modes covered, high-quality share "
-              f"{report['high_quality_share']:.3f} (within 3 std of the nearest mode; {len(points)} samples)\n"
-              f"high-quality samples per mode {report['counts']}")
-    return 0
+    return evaluate_command(args)
 
 
 def _experiment(args) -> int:
-    from .checkpoint import atomic_write_bytes, output_folder
-    from .experiments import EXPERIMENTS, sweep
+    from .experiments import main as experiments_main
 
-    for name, v in (("steps", args.steps), ("eval-every", args.eval_every)):
-        if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
-    out = output_folder(args.out)
-    for name in dict.fromkeys(args.names):
-        if name == "faces":
-            from .experiments import faces_record
-
-            record, png = faces_record(args.steps, seed=args.seeds[0], profile=args.profile,
-                                       progress=not args.no_progress)
-            record["command"] = (f"python -m began_lite experiment faces --steps {args.steps} --seeds {args.seeds[0]} "
-                                 f"--profile {args.profile} --out {args.out}")
-            atomic_write_bytes(out / "faces.png", png)
-            atomic_write_bytes(out / "faces.json", json.dumps(record).encode())
-            print(f"wrote {out / 'faces.json'} and faces.png ({record['wall_seconds']:.0f} s)")
-            continue
-        if name == "mixtures":
-            from .experiments import mixture_record
-
-            record = mixture_record(seeds=args.seeds, progress=not args.no_progress)
-            record["command"] = (f"python -m began_lite experiment mixtures --seeds {' '.join(map(str, args.seeds))} "
-                                 f"--out {args.out}")
-            atomic_write_bytes(out / "mixtures.json", json.dumps(record, indent=1).encode())
-            for r in record["runs"]:
-                print(f"{r['objective']:6s} {r['kind']:5s} seed {r['seed']}  modes {r['modes_covered']:2d}/{r['n_modes']}  "
-                      f"high quality {100 * r['high_quality_share']:5.1f}%  [{r['seconds']:.0f} s]")
-            print(f"wrote {out / 'mixtures.json'} ({record['wall_seconds']:.0f} s)")
-            continue
-        result = sweep(EXPERIMENTS[name], args.seeds, args.steps, eval_every=args.eval_every,
-                       profile=args.profile, progress=not args.no_progress)
-        result["experiment"] = name
-        result["command"] = (f"python -m began_lite experiment {name} --steps {args.steps} --seeds "
-                             f"{' '.join(map(str, args.seeds))} --eval-every {args.eval_every} "
-                             f"--profile {args.profile} --out {args.out}")
-        atomic_write_bytes(out / f"{name}.json", json.dumps(result, indent=1).encode())
-        for run in result["runs"]:
-            f = run["final"]
-            print(f"{run['arm']:10s} seed {run['seed']}  Frechet {f['frechet']:7.1f}  classes {f['classes_covered']:2d}/10  "
-                  f"KL {f['kl_from_uniform']:.3f}  diversity {f['diversity']:.3f}  [{f['seconds']:.0f} s]")
-        print(f"wrote {out / (name + '.json')} ({result['wall_seconds']:.0f} s)")
-    return 0
+    return experiments_main(args)
 
 
 def _train_on_every_rank(args) -> int:

@@ -4,7 +4,8 @@
 its place through the environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
 ``MASTER_ADDR``, ``MASTER_PORT``). :func:`init_from_env` joins them into one process
 group: NCCL between GPUs, gloo between CPU processes. The :class:`~began_lite.train.Trainer`
-notices the group and then
+notices the group and then, through the two helpers here (:func:`batch_share` and
+:func:`wrap`), and never inside :func:`~began_lite.step.gan_step`,
 
 * draws, on every rank, the same *global* minibatch of ``world_size * batch_size`` images
   and z vectors from the shared seeded generator, and keeps its own slice of
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["ProcessGroup", "init_from_env", "current", "all_reduce_mean", "barrier", "shutdown"]
+__all__ = ["ProcessGroup", "init_from_env", "current", "batch_share", "wrap", "all_reduce_mean", "barrier", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,29 @@ def current() -> ProcessGroup:
         return ProcessGroup()
     return ProcessGroup(rank=dist.get_rank(), world_size=dist.get_world_size(),
                         local_rank=_env_int("LOCAL_RANK", dist.get_rank()))
+
+
+def batch_share(batch_size: int, group: ProcessGroup | None = None) -> tuple[int, slice]:
+    """The global batch size and this rank's slice of it: every rank draws the same
+    ``world_size * batch_size`` samples from the shared generator and keeps its own part."""
+    group = group or current()
+    return group.world_size * batch_size, slice(group.rank * batch_size, (group.rank + 1) * batch_size)
+
+
+def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` in DistributedDataParallel when several processes train (gradients are averaged
+    over the ranks in backward); ``module`` itself when alone."""
+    if current().world_size == 1:
+        return module
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    # Every rank sets the same vanishing-residual carry, so buffers need no broadcast at each forward.
+    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+        else "broadcast_buffers"  # the older name
+    return DDP(module, device_ids=ids, **{no_sync: False})
 
 
 def all_reduce_mean(t: torch.Tensor, group: ProcessGroup | None = None) -> torch.Tensor:

@@ -121,13 +121,14 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
     def checkpoint_score(tr: Trainer, logs: dict) -> None:
         if eval_every and tr.step % eval_every == 0:
             h = tr.history
-            point = {"step": tr.step, "m_global": float(h["m_global"][-eval_every:].mean()),
-                     "gamma_realised": float(h["gamma_realised"][-eval_every:].mean()), "k": logs["k"]}
+            m = tr.objective.schedule_measure  # EBGAN has no M_global: BEGAN's formula on its energies
+            point = {"step": tr.step, "m_global": float(h[m][-eval_every:].mean()),
+                     "gamma_realised": float(h["gamma_realised"][-eval_every:].mean()), "k": logs.get("k", 0.0)}
             point.update(score_digits(tr.sample(n_eval, seed=12345)))
             trajectory.append(point)
 
     start = time.perf_counter()
-    trainer.train(steps, progress=progress, callback=checkpoint_score if eval_every else None)
+    trainer.train(steps, progress=progress, callbacks=[checkpoint_score] if eval_every else [])
     seconds = time.perf_counter() - start
     report = score_digits(trainer.sample(n_eval, seed=12345))
     report["seconds"] = seconds
@@ -196,7 +197,7 @@ def sweep(arms: dict[str, dict], seeds, steps: int, *, eval_every: int | None = 
         trainer, report = digit_run(steps, profile=profile, n_eval=n_eval, eval_every=eval_every, seed=seed, **over)
         h = trainer.history
         final = {k: v for k, v in report.items() if k != "trajectory"}
-        final.update(k=float(h["k"][-1]), gamma_realised=float(h["gamma_realised"][-min(100, len(h)):].mean()))
+        final.update(k=float(h["k"][-1]) if "k" in h else 0.0, gamma_realised=float(h["gamma_realised"][-min(100, len(h)):].mean()))
         runs.append({"arm": label, "seed": seed, "overrides": over, "config": trainer.config.to_dict(),
                      "final": final, "trajectory": report.get("trajectory", [])})
         if bar is not None:
@@ -305,3 +306,46 @@ def mixture_record(steps: int | None = None, *, seeds=(0, 1, 2), kinds=("ring", 
     return {"experiment": "mixtures", "steps": runs[0]["config"]["steps"], "seeds": list(seeds), "kinds": list(kinds),
             "objectives": list(objectives), "check_steps": check_steps, "wall_seconds": time.perf_counter() - start,
             "provenance": provenance(), "runs": runs}
+
+
+def main(args) -> int:
+    """`python -m began_lite experiment NAME ...`: run stored experiments and write NAME.json (prints progress)."""
+    from .checkpoint import atomic_write_bytes, output_folder
+
+    for name, v in (("steps", args.steps), ("eval-every", args.eval_every)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    out = output_folder(args.out)
+    for name in dict.fromkeys(args.names):
+        if name == "faces":
+            record, png = faces_record(args.steps, seed=args.seeds[0], profile=args.profile,
+                                       progress=not args.no_progress)
+            record["command"] = (f"python -m began_lite experiment faces --steps {args.steps} --seeds {args.seeds[0]} "
+                                 f"--profile {args.profile} --out {args.out}")
+            atomic_write_bytes(out / "faces.png", png)
+            atomic_write_bytes(out / "faces.json", json.dumps(record).encode())
+            print(f"wrote {out / 'faces.json'} and faces.png ({record['wall_seconds']:.0f} s)")
+            continue
+        if name == "mixtures":
+            record = mixture_record(seeds=args.seeds, progress=not args.no_progress)
+            record["command"] = (f"python -m began_lite experiment mixtures --seeds {' '.join(map(str, args.seeds))} "
+                                 f"--out {args.out}")
+            atomic_write_bytes(out / "mixtures.json", json.dumps(record, indent=1).encode())
+            for r in record["runs"]:
+                print(f"{r['objective']:6s} {r['kind']:5s} seed {r['seed']}  modes {r['modes_covered']:2d}/{r['n_modes']}  "
+                      f"high quality {100 * r['high_quality_share']:5.1f}%  [{r['seconds']:.0f} s]")
+            print(f"wrote {out / 'mixtures.json'} ({record['wall_seconds']:.0f} s)")
+            continue
+        result = sweep(EXPERIMENTS[name], args.seeds, args.steps, eval_every=args.eval_every,
+                       profile=args.profile, progress=not args.no_progress)
+        result["experiment"] = name
+        result["command"] = (f"python -m began_lite experiment {name} --steps {args.steps} --seeds "
+                             f"{' '.join(map(str, args.seeds))} --eval-every {args.eval_every} "
+                             f"--profile {args.profile} --out {args.out}")
+        atomic_write_bytes(out / f"{name}.json", json.dumps(result, indent=1).encode())
+        for run in result["runs"]:
+            f = run["final"]
+            print(f"{run['arm']:10s} seed {run['seed']}  Frechet {f['frechet']:7.1f}  classes {f['classes_covered']:2d}/10  "
+                  f"KL {f['kl_from_uniform']:.3f}  diversity {f['diversity']:.3f}  [{f['seconds']:.0f} s]")
+        print(f"wrote {out / (name + '.json')} ({result['wall_seconds']:.0f} s)")
+    return 0

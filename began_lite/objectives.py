@@ -6,7 +6,10 @@ Each objective answers three questions for the loop in :mod:`began_lite.train`:
   fake batch, and the numbers to log;
 * ``g_loss(D, fake)``: the generator's loss on a fake batch (gradients flow through D
   into G; D's own parameters are frozen by the loop during this step);
-* ``after_step(logs)``: bookkeeping after both updates (BEGAN's k_t update).
+* ``after_step(logs)``: bookkeeping after both updates (BEGAN's k_t update);
+* ``schedule_measure``: the logged number the learning-rate schedule watches.
+
+:func:`~began_lite.step.gan_step` calls the first two.
 
 Real and fake images go through D in one batched pass: the autoencoder treats every
 image independently (no batch norm), so this is exactly equivalent and faster.
@@ -53,6 +56,7 @@ class BEGANObjective:
     """
 
     name = "began"
+    schedule_measure = "m_global"  # the logged number the lr schedule halves on (§4.1)
 
     def __init__(self, config: TrainConfig, fixed_k: float | None = None):
         self.config = config
@@ -98,14 +102,20 @@ class EBGANObjective:
 
     Deviation: EBGAN's energy is the mean squared error (η = 2); we use ``config.eta``
     so both models can be compared with the same loss. Set ``eta=2`` for the original.
+
+    Deviation: EBGAN has no k_t and no convergence measure, and its history has neither. Our
+    learning-rate schedule (BEGAN §4.1's halving when M_global stalls) needs a number to watch,
+    so EBGAN runs log ``m_began`` = L(x) + |gamma L(x) - L(G(z))|, BEGAN's formula applied to
+    EBGAN's energies with ``config.gamma``, and the schedule halves the rate when it stalls.
+    Nothing else reads it (chapter 3 says so).
     """
 
     name = "ebgan"
+    schedule_measure = "m_began"
+    k = 0.0  # no controller: Trainer.k reads 0, and the history has no "k" column
 
     def __init__(self, config: TrainConfig):
         self.config = config
-
-    k = 0.0  # no controller; logged as 0 so histories share columns
 
     def d_loss(self, D, real, fake):
         energy_real, energy_fake = _per_image_losses(D, real, fake, self.config.eta)
@@ -118,7 +128,7 @@ class EBGANObjective:
 
     def after_step(self, logs: dict) -> dict:
         real, fake = logs["loss_real"], logs["loss_fake"]
-        return {"k": 0.0, "m_global": convergence_measure(real, fake, self.config.gamma),
+        return {"m_began": convergence_measure(real, fake, self.config.gamma),
                 "gamma_realised": fake / real if real > 0 else float("nan")}
 
     def state_dict(self) -> dict:

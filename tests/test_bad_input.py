@@ -18,25 +18,26 @@ import pytest
 import torch
 
 import began_lite as bl
+from began_lite.config import pick_device, resolve_profile
+from began_lite.data import load_image_folder, mixture_2d
+from began_lite.equilibrium import convergence_measure
+from began_lite.models import Decoder, Encoder
+from began_lite.wasserstein import empirical_wasserstein
 from began_lite import checkpoint as ck
 from began_lite import data as bd
 from began_lite import equilibrium as eq
 from began_lite import metrics as bm
 from began_lite import models as bmod
 from began_lite.__main__ import main
+from began_lite.callbacks import every, write_samples
 from began_lite.checkpoint import CheckpointError
 from began_lite.train import Trainer
+from conftest import tiny_config
 
 HAS_CUDA = torch.cuda.is_available()
 NAN, INF = float("nan"), float("inf")
 TINY = ["--image-size", "8", "--filters", "4", "--z-dim", "4", "--h-dim", "4", "--batch-size", "8",
         "--device", "cpu", "--no-progress"]
-
-
-def tiny_config(**kw):
-    base = dict(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8, steps=4,
-                device="cpu", dtype="float32", profile="quick")
-    return bl.TrainConfig(**{**base, **kw})
 
 
 class Evil:
@@ -110,9 +111,9 @@ API = [
     ("w2-cov-not-psd", lambda c, d: bl.gaussian_w2(np.zeros(2), np.eye(2), np.zeros(2), [[1, 2], [2, 1]]), V,
      r"^C2 must be positive semi-definite"),
     ("w2-mixed-dims", lambda c, d: bl.gaussian_w2(0, 1, np.zeros(2), np.eye(2)), V, r"m2 must be a scalar too"),
-    ("emp-p-below-1", lambda c, d: bl.empirical_wasserstein([1, 2], [1, 2], p=0.5), V, r"^p must be a finite number >= 1"),
-    ("emp-p-inf", lambda c, d: bl.empirical_wasserstein([1, 2], [1, 2], p=INF), V, r"^p must be a finite number >= 1"),
-    ("emp-p-str", lambda c, d: bl.empirical_wasserstein([1, 2], [1, 2], p="2"), V, r"^p must be a finite number >= 1"),
+    ("emp-p-below-1", lambda c, d: empirical_wasserstein([1, 2], [1, 2], p=0.5), V, r"^p must be a finite number >= 1"),
+    ("emp-p-inf", lambda c, d: empirical_wasserstein([1, 2], [1, 2], p=INF), V, r"^p must be a finite number >= 1"),
+    ("emp-p-str", lambda c, d: empirical_wasserstein([1, 2], [1, 2], p="2"), V, r"^p must be a finite number >= 1"),
     ("emp-empty", lambda c, d: bl.empirical_w1([], [1.0]), V, r"^x must be a non-empty array"),
     ("emp-dims", lambda c, d: bl.empirical_w2(np.zeros((3, 2)), np.zeros((3, 3))), V, r"^x and y must have the same dimension"),
     ("emp-inf", lambda c, d: bl.empirical_w2([1.0, 2.0], [1.0, INF]), V, r"^y contains NaN or inf"),
@@ -150,8 +151,8 @@ API = [
     ("ctl-update-nan", lambda c, d: bl.EquilibriumController().update(NAN, 1.0), V, r"^loss_real must be finite"),
     ("ctl-update-vector", lambda c, d: bl.EquilibriumController().update(torch.zeros(3), 1.0), V,
      r"^loss_real must be a number or a 0-d tensor"),
-    ("m-global-gamma", lambda c, d: bl.convergence_measure(1, 1, 2), V, r"^gamma must be in \(0, 1\]"),
-    ("m-global-inf", lambda c, d: bl.convergence_measure(INF, 1, 0.5), V, r"^loss_real must be finite"),
+    ("m-global-gamma", lambda c, d: convergence_measure(1, 1, 2), V, r"^gamma must be in \(0, 1\]"),
+    ("m-global-inf", lambda c, d: convergence_measure(INF, 1, 0.5), V, r"^loss_real must be finite"),
     ("sim-steps", lambda c, d: eq.simulate_controller(steps=0), V, r"^steps must be an integer >= 1"),
     ("sim-pull", lambda c, d: eq.simulate_controller(pull=2.0), V, r"^pull must be in \(0, 1\]"),
     ("sim-push", lambda c, d: eq.simulate_controller(push=0.0), V, r"^push must be a finite number > 0"),
@@ -175,13 +176,13 @@ API = [
      r"^x must have the network's dtype"),
     ("D-x-device", lambda c, d: bl.Discriminator(tiny_config())(torch.zeros(2, 1, 8, 8, device="meta")), V,
      r"^x is on meta but the network is on cpu"),
-    ("decoder-v-width", lambda c, d: bl.Decoder(4, image_size=8, channels=1, filters=2, repeat=1)(torch.zeros(2, 3)), V,
+    ("decoder-v-width", lambda c, d: Decoder(4, image_size=8, channels=1, filters=2, repeat=1)(torch.zeros(2, 3)), V,
      r"^v must have shape \(B, 4\)"),
-    ("decoder-size", lambda c, d: bl.Decoder(4, image_size=12, channels=1, filters=2, repeat=1), V,
+    ("decoder-size", lambda c, d: Decoder(4, image_size=12, channels=1, filters=2, repeat=1), V,
      r"^image_size must be a power of two in \[8, 128\]"),
-    ("decoder-filters-0", lambda c, d: bl.Decoder(4, image_size=8, channels=1, filters=0, repeat=1), V,
+    ("decoder-filters-0", lambda c, d: Decoder(4, image_size=8, channels=1, filters=0, repeat=1), V,
      r"^filters must be an integer >= 1"),
-    ("encoder-h-0", lambda c, d: bl.Encoder(0, image_size=8, channels=1, filters=2, repeat=1), V, r"^h_dim must be an integer >= 1"),
+    ("encoder-h-0", lambda c, d: Encoder(0, image_size=8, channels=1, filters=2, repeat=1), V, r"^h_dim must be an integer >= 1"),
     ("carry-range", lambda c, d: bl.Generator(tiny_config()).set_carry(2), V, r"^carry must be in \[0, 1\]"),
     ("carry-nan", lambda c, d: bl.Generator(tiny_config()).set_carry(NAN), V, r"^carry must be in \[0, 1\]"),
     ("num-scales", lambda c, d: bmod.num_scales(12), V, r"^image_size must be a power of two in \[8, 128\]"),
@@ -189,20 +190,20 @@ API = [
     ("digits-size-small", lambda c, d: bl.load_digits(3), V, r"^image_size must be an integer in \[4, 1024\]"),
     ("digits-size-str", lambda c, d: bl.load_digits("16"), V, r"^image_size must be an integer in \[4, 1024\]"),
     ("faces-size-nan", lambda c, d: bl.load_faces(NAN), V, r"^image_size must be an integer in \[4, 1024\]"),
-    ("folder-channels", lambda c, d: bl.load_image_folder(c / "mixed", 8, channels=2), V, r"^channels must be 1 or 3"),
-    ("folder-limit", lambda c, d: bl.load_image_folder(c / "mixed", 8, limit=0), V, r"^limit must be None or an integer >= 1"),
-    ("folder-missing", lambda c, d: bl.load_image_folder(c / "missing", 8), V, r"^data folder .* does not exist"),
-    ("folder-is-file", lambda c, d: bl.load_image_folder(c / "afile", 8), V, r"^data folder .* is not a folder"),
-    ("folder-empty", lambda c, d: bl.load_image_folder(c / "emptydir", 8), V, r"^data folder .* holds no images \(looked for .png"),
-    ("folder-non-images", lambda c, d: bl.load_image_folder(c / "texts", 8), V, r"^data folder .* holds no images"),
-    ("folder-fake-images", lambda c, d: bl.load_image_folder(c / "fakes", 8), V,
+    ("folder-channels", lambda c, d: load_image_folder(c / "mixed", 8, channels=2), V, r"^channels must be 1 or 3"),
+    ("folder-limit", lambda c, d: load_image_folder(c / "mixed", 8, limit=0), V, r"^limit must be None or an integer >= 1"),
+    ("folder-missing", lambda c, d: load_image_folder(c / "missing", 8), V, r"^data folder .* does not exist"),
+    ("folder-is-file", lambda c, d: load_image_folder(c / "afile", 8), V, r"^data folder .* is not a folder"),
+    ("folder-empty", lambda c, d: load_image_folder(c / "emptydir", 8), V, r"^data folder .* holds no images \(looked for .png"),
+    ("folder-non-images", lambda c, d: load_image_folder(c / "texts", 8), V, r"^data folder .* holds no images"),
+    ("folder-fake-images", lambda c, d: load_image_folder(c / "fakes", 8), V,
      r"^data folder .* has 2 unreadable image\(s\): .*a.png"),
-    ("folder-one-bad", lambda c, d: bl.load_image_folder(c / "mixed", 8), V, r"has 1 unreadable image\(s\): .*bad.webp"),
-    ("mixture-kind", lambda c, d: bl.mixture_2d("spiral"), V, r"^kind must be 'ring' or 'grid'"),
-    ("mixture-n", lambda c, d: bl.mixture_2d("ring", 0), V, r"^n must be an integer >= 1"),
-    ("mixture-std-nan", lambda c, d: bl.mixture_2d("ring", 10, std=NAN), V, r"^std must be a finite number > 0"),
-    ("mixture-std-negative", lambda c, d: bl.mixture_2d("ring", 10, std=-1.0), V, r"^std must be a finite number > 0"),
-    ("mixture-seed", lambda c, d: bl.mixture_2d("ring", 10, seed=-1), V, r"^seed must be an integer in \[0, 2\*\*63\)"),
+    ("folder-one-bad", lambda c, d: load_image_folder(c / "mixed", 8), V, r"has 1 unreadable image\(s\): .*bad.webp"),
+    ("mixture-kind", lambda c, d: mixture_2d("spiral"), V, r"^kind must be 'ring' or 'grid'"),
+    ("mixture-n", lambda c, d: mixture_2d("ring", 0), V, r"^n must be an integer >= 1"),
+    ("mixture-std-nan", lambda c, d: mixture_2d("ring", 10, std=NAN), V, r"^std must be a finite number > 0"),
+    ("mixture-std-negative", lambda c, d: mixture_2d("ring", 10, std=-1.0), V, r"^std must be a finite number > 0"),
+    ("mixture-seed", lambda c, d: mixture_2d("ring", 10, seed=-1), V, r"^seed must be an integer in \[0, 2\*\*63\)"),
     ("mixture-modes-kind", lambda c, d: bl.mixture_modes("x"), V, r"^kind must be 'ring' or 'grid'"),
     ("resize-3d", lambda c, d: bd.resize(torch.zeros(1, 8, 8), 16), V, r"^x must be a float tensor \(N, C, H, W\)"),
     ("resize-int", lambda c, d: bd.resize(torch.zeros(1, 1, 8, 8, dtype=torch.uint8), 16), V, r"^x must be a float tensor"),
@@ -281,9 +282,10 @@ API = [
     ("train-steps-float", lambda c, d: Trainer(tiny_config(), d).train(1.5, progress=False), V, r"^steps must be an integer >= 0"),
     ("train-checkpoint-every", lambda c, d: Trainer(tiny_config(), d).train(1, progress=False, checkpoint_every=0), V,
      r"^checkpoint_every must be an integer >= 1"),
-    ("train-sample-every", lambda c, d: Trainer(tiny_config(), d).train(1, progress=False, sample_every=-2), V,
-     r"^sample_every must be an integer >= 1"),
-    ("train-callback", lambda c, d: Trainer(tiny_config(), d).train(1, progress=False, callback=3), V, r"^callback must be callable"),
+    ("train-every", lambda c, d: every(-2, write_samples), V, r"^every: n must be an integer >= 1"),
+    ("train-every-fn", lambda c, d: every(2, "write"), V, r"^every: fn must be callable"),
+    ("train-callback", lambda c, d: Trainer(tiny_config(), d).train(1, progress=False, callbacks=[3]), V,
+     r"^callbacks must be callable"),
     ("sample-n", lambda c, d: Trainer(tiny_config(), d).sample(0), V, r"^n must be an integer >= 1"),
     ("sample-z", lambda c, d: Trainer(tiny_config(), d).sample(z=torch.zeros(2, 7)), V, r"^z must have shape \(B, 4\)"),
     ("save-no-run-dir", lambda c, d: Trainer(tiny_config(), d).save(), V, r"^path is needed when the trainer has no run_dir"),
@@ -328,10 +330,10 @@ API = [
     ("cfg-profile-unknown-field", lambda c, d: bl.TrainConfig.for_profile("quick", gama=1), V,
      r"^unknown config field\(s\) \['gama'\]; the fields are \[.*'gamma'"),
     ("cfg-profile-name", lambda c, d: bl.TrainConfig.for_profile("medium"), V, r"^profile must be one of"),
-    ("device-name", lambda c, d: bl.pick_device("tpu"), V, r"^device must be 'auto', 'cpu', 'cuda\[:i\]' or 'mps'"),
-    ("device-type", lambda c, d: bl.pick_device(3), V, r"^device must be a string"),
-    ("device-index", lambda c, d: bl.pick_device("cuda:x"), V, r"^device must be 'auto', 'cpu', 'cuda\[:i\]' or 'mps'"),
-    pytest.param("device-cuda-absent", lambda c, d: bl.pick_device("cuda"), V, r"CUDA is not available here",
+    ("device-name", lambda c, d: pick_device("tpu"), V, r"^device must be 'auto', 'cpu', 'cuda\[:i\]' or 'mps'"),
+    ("device-type", lambda c, d: pick_device(3), V, r"^device must be a string"),
+    ("device-index", lambda c, d: pick_device("cuda:x"), V, r"^device must be 'auto', 'cpu', 'cuda\[:i\]' or 'mps'"),
+    pytest.param("device-cuda-absent", lambda c, d: pick_device("cuda"), V, r"CUDA is not available here",
                  marks=pytest.mark.skipif(HAS_CUDA, reason="CUDA is present")),
     ("seed-negative", lambda c, d: bl.seed_everything(-1), V, r"^seed must be an integer in \[0, 2\*\*63\)"),
     ("seed-float", lambda c, d: bl.seed_everything(1.5), V, r"^seed must be an integer in \[0, 2\*\*63\)"),
@@ -351,7 +353,7 @@ def test_api_refuses(ctx, digits8, name, call, exc, pattern):
 def test_profile_from_environment_refused(monkeypatch):
     monkeypatch.setenv("BEGAN_LITE_PROFILE", "medium")
     with pytest.raises(ValueError, match=r"^BEGAN_LITE_PROFILE must be one of \('quick', 'full'\)"):
-        bl.resolve_profile()
+        resolve_profile()
 
 
 def test_numpy_numbers_make_loadable_checkpoints(tmp_path, digits8):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import began_lite as bl
 from began_lite.__main__ import main
 
 TINY = ["--image-size", "8", "--filters", "4", "--z-dim", "4", "--h-dim", "4", "--batch-size", "8",
@@ -51,7 +50,7 @@ def test_resume_continues_exactly(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(["train", "--dataset", "digits", "--steps", "8", "--out", str(straight), *TINY]) == 0
     assert main(["train", "--dataset", "digits", "--steps", "4", "--out", str(split), *TINY]) == 0
-    assert main(["train", "--resume", str(split), "--steps", "4", "--no-progress"]) == 0
+    assert main(["train", "--resume", str(split), "--steps", "8", "--no-progress"]) == 0  # the total
     a = torch.load(straight / "checkpoint.pt", weights_only=True)
     b = torch.load(split / "checkpoint.pt", weights_only=True)
     assert a["step"] == b["step"] == 8 and a["k"] == b["k"]

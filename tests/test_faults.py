@@ -32,6 +32,7 @@ import torch
 import began_lite as bl
 from began_lite.checkpoint import load_checkpoint
 from began_lite.train import Trainer, TrainingDiverged
+from conftest import tiny_config
 
 STEPS = 60
 EVERY = 5  # --checkpoint-every
@@ -185,13 +186,18 @@ def test_sigkill_at_four_points_then_resume_is_exact(tmp_path, baseline):
         assert after["step"] == before["step"] + EVERY
         kills.append((label, after["step"]))
 
-    # Finish with `--steps N`: N more steps reach the uninterrupted run's total.
-    remaining = STEPS - checkpoint_step(run)
-    r = subprocess.run(cli("train", "--resume", str(run), "--steps", str(remaining), "--no-progress"),
-                       env=ENV, capture_output=True, text=True, timeout=300)
+    # Finish with `--steps N`, N the run's total (not steps to add): it reaches the uninterrupted run.
+    finish = cli("train", "--resume", str(run), "--steps", str(STEPS), "--no-progress")
+    r = subprocess.run(finish, env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert temporaries(run) == [], "resuming in place removes the half-written files"
     assert_same_run(load_checkpoint(run), baseline())
+    # The same command again (as after a crash, when one cannot tell whether it finished) changes nothing.
+    files = {p.name: digest(p) for p in run.iterdir() if p.is_file()}
+    again = subprocess.run(finish, env=ENV, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr.strip().splitlines()[-1], again.stderr
+    assert {p.name: digest(p) for p in run.iterdir() if p.is_file()} == files
     print("kill points (label, checkpoint step left on disk):", kills)
 
 
@@ -218,10 +224,6 @@ def test_ctrl_c_saves_the_step_and_exits_130(tmp_path, baseline):
 
 
 # --------------------------------------------------------------------------- divergence
-def tiny_config(**kw):
-    base = dict(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8, steps=40,
-                device="cpu", dtype="float32", profile="quick")
-    return bl.TrainConfig(**{**base, **kw})
 
 
 def digest(path: Path) -> str:
@@ -264,7 +266,7 @@ def test_nan_weights_are_never_saved(tmp_path):
     good = digest(ckpt)
     with pytest.raises(TrainingDiverged, match=r"^training diverged by step 4: generator holds NaN or inf, so it "
                                                r"was not saved; the last good checkpoint is .*checkpoint.pt"):
-        tr.train(10, progress=False, checkpoint_every=4, callback=poison)
+        tr.train(10, progress=False, checkpoint_every=4, callbacks=[poison])
     assert digest(ckpt) == good and load_checkpoint(ckpt)["step"] == 2
 
 
@@ -277,3 +279,22 @@ def test_cli_divergence_exit_1(tmp_path, capsys):
     assert code == 1
     assert err[-1].startswith("error: training diverged at step 1: ") and "no checkpoint was written" in err[-1]
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_resume_to_a_total_is_idempotent(tmp_path, capsys):
+    """`--steps` is the run's total: 20 steps, then a resume to 40, is the run of 40; the resume again does nothing."""
+    from began_lite.__main__ import main
+
+    short, straight = tmp_path / "short", tmp_path / "straight"
+    assert main(["train", "--dataset", "digits", "--steps", "20", "--out", str(short), *RUN]) == 0
+    assert main(["train", "--resume", str(short), "--steps", "40", "--no-progress"]) == 0
+    assert main(["train", "--dataset", "digits", "--steps", "40", "--out", str(straight), *RUN]) == 0
+    a, b = load_checkpoint(short), load_checkpoint(straight)
+    assert a["config"]["steps"] == b["config"]["steps"] == 40
+    assert_same_run(a, b)
+    files = {p.name: digest(p) for p in short.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(short), "--steps", "40", "--no-progress"]) == 0
+    assert main(["train", "--resume", str(short), "--no-progress"]) == 0  # no --steps: the run's own total, 40
+    assert capsys.readouterr().err.count("nothing to do") == 2
+    assert {p.name: digest(p) for p in short.iterdir() if p.is_file()} == files

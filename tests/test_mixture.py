@@ -6,12 +6,14 @@ import pytest
 import torch
 
 import began_lite as bl
+from began_lite.data import mixture_2d
 from began_lite.__main__ import main
 from began_lite.config import MIXTURE, TrainConfig
 from began_lite.data import MIXTURE_STD
 from began_lite.metrics import mixture_quality
 from began_lite.models import (Discriminator, Generator, MLPDiscriminator, MLPGenerator, build_discriminator,
                                build_generator)
+from began_lite.callbacks import write_samples
 from began_lite.train import Trainer
 
 RING, GRID = bl.mixture_modes("ring"), bl.mixture_modes("grid")
@@ -63,7 +65,7 @@ def test_real_samples_score_as_the_normal_distribution_predicts():
     """For N(0, std^2 I_2), P(|x| < 3 std) = 1 - exp(-9/2) = 0.9889; every mode is covered."""
     expected = 1 - math.exp(-4.5)
     for kind in ("ring", "grid"):
-        q = mixture_quality(bl.mixture_2d(kind, 20_000, seed=1), kind)
+        q = mixture_quality(mixture_2d(kind, 20_000, seed=1), kind)
         assert q.modes_covered == q.n_modes
         assert q.high_quality_share == pytest.approx(expected, abs=0.003)
 
@@ -137,7 +139,7 @@ def test_mixture_settings_are_a_valid_config():
 # --------------------------------------------------------------------------- the trainer on points
 @pytest.fixture(scope="module")
 def ring_points():
-    return bl.mixture_2d("ring", 1000, seed=0)
+    return mixture_2d("ring", 1000, seed=0)
 
 
 def test_trainer_on_points(ring_points, tmp_path):
@@ -152,7 +154,7 @@ def test_trainer_on_points(ring_points, tmp_path):
     z = bl.sample_z(300, 4, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         torch.testing.assert_close(pts, tr.G(z))  # unclamped: the grid reaches +-4
-    png = (tmp_path / "run" / "samples" / "step_0000005.png").read_bytes()
+    png = write_samples(tr).read_bytes()  # the scatter plot the command line writes
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -239,7 +241,7 @@ def test_cli_resume_continues_exactly(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(["train", "--dataset", "mixture", "--steps", "8", "--out", str(straight), *TINY]) == 0
     assert main(["train", "--dataset", "mixture", "--steps", "4", "--out", str(split), *TINY]) == 0
-    assert main(["train", "--resume", str(split), "--steps", "4", "--no-progress"]) == 0
+    assert main(["train", "--resume", str(split), "--steps", "8", "--no-progress"]) == 0  # the total
     a = torch.load(straight / "checkpoint.pt", weights_only=True)
     b = torch.load(split / "checkpoint.pt", weights_only=True)
     assert a["step"] == b["step"] == 8 and a["k"] == b["k"]

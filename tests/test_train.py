@@ -1,24 +1,18 @@
 """The training loop: gradient isolation, the objectives' wiring, exact resume, divergence."""
+import copy
 import math
 
 import pytest
 import torch
 
 import began_lite as bl
+from began_lite.callbacks import every, write_samples
 from began_lite.checkpoint import CheckpointError, load_checkpoint
-from began_lite.train import History, Trainer, TrainingDiverged
-
-
-def tiny_config(**kw):
-    base = dict(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8,
-                steps=40, gamma=0.5, lambda_k=0.05, lr=1e-3, device="cpu", dtype="float32", profile="quick")
-    base.update(kw)
-    return bl.TrainConfig(**base)
-
-
-@pytest.fixture(scope="module")
-def digits8():
-    return bl.load_digits(8)[:256]
+from began_lite.models import build_discriminator, build_generator
+from began_lite.objectives import make_objective
+from began_lite.history import History
+from began_lite.train import Trainer, TrainingDiverged
+from conftest import tiny_config
 
 
 def params(module):
@@ -29,32 +23,92 @@ def same(a, b):
     return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def test_d_step_gives_g_no_gradient_and_g_step_leaves_d_alone(digits8):
-    tr = Trainer(tiny_config(), digits8)
-    g0, d0 = params(tr.G), params(tr.D)
-    cfg = tr.config
-    real = digits8[:8]
+# ----------------------------------------------------------------- the step's gradient isolation
+# One step of gan_step with plain SGD, checked against gradients computed independently by
+# autograd on copies of G and D: D's update is the gradient of L_D alone, with G's weights
+# untouched; G's update is the gradient of L_G through the D that the D step left, and that
+# D does not move. The checker is run against three broken steps too, so that it is seen to fail.
+LR = 0.1
+
+
+class Spy(torch.optim.SGD):
+    """SGD that records, at each step, the gradients both networks hold."""
+
+    def __init__(self, params, watched, log, name):
+        super().__init__(params, lr=LR)
+        self.watched, self.log, self.name = watched, log, name
+
+    def step(self, closure=None):
+        self.log[self.name] = {k: [None if p.grad is None else p.grad.clone() for p in m.parameters()]
+                               for k, m in self.watched.items()}
+        return super().step(closure)
+
+
+def isolation_violations(digits, *, mutant: str | None = None) -> list[str]:
+    cfg = tiny_config(k0=0.3)
+    bl.seed_everything(0)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    real = digits[:8]
+    z_d, z_g = bl.sample_z(8, cfg.z_dim), bl.sample_z(8, cfg.z_dim)
+    objective = make_objective(cfg)
+    log = {}
+    opt_d = Spy(D.parameters(), {"G": G, "D": D}, log, "d")
+    opt_g = Spy(G.parameters(), {"G": G, "D": D}, log, "g")
+    if mutant == "L_G leaks into D's step":  # L_D + L_G, as when one backward serves both
+        d_loss = objective.d_loss
+        objective.d_loss = lambda D_, r, f: (lambda l, logs: (l + bl.reconstruction_loss(
+            G(z_g), D_(G(z_g))).mean(), logs))(*d_loss(D_, r, f))
+    elif mutant == "the G step moves D":  # one optimiser over both networks, D never frozen
+        opt_g = Spy(list(G.parameters()) + list(D.parameters()), {"G": G, "D": D}, log, "g")
+        D.requires_grad_ = lambda flag=True: D
+    elif mutant == "G cut off from D's gradient":  # L_G on a detached reconstruction
+        g_loss = objective.g_loss
+        objective.g_loss = lambda D_, fake: g_loss(lambda v: D_(v).detach(), fake)
+    bl.gan_step(G, D, opt_d, opt_g, objective, real, z_d, z_g)
+
+    # The same step, by hand: gradients of L_D on D0, then of L_G through D1 on G0.
+    loss_d = bl.reconstruction_loss(real, D0(real)).mean() - 0.3 * bl.reconstruction_loss(
+        G0(z_d).detach(), D0(G0(z_d).detach())).mean()
+    grad_d = torch.autograd.grad(loss_d, list(D0.parameters()))
+    D1 = copy.deepcopy(D0)
     with torch.no_grad():
-        fake = tr.G(bl.sample_z(8, cfg.z_dim))
-    loss_d, _ = tr.objective.d_loss(tr.D, real, fake)
-    loss_d.backward()
-    assert all(p.grad is None for p in tr.G.parameters()), "the D loss must not reach G"
-    tr.D.zero_grad(set_to_none=True)
-    # A full step: G's weights change only in the G step, D's only in the D step.
-    tr.train_step()
-    g1, d1 = params(tr.G), params(tr.D)
-    assert not same(g0, g1) and not same(d0, d1)
+        for p, g in zip(D1.parameters(), grad_d):
+            p -= LR * g
+    loss_g = bl.reconstruction_loss(G0(z_g), D1(G0(z_g))).mean()
+    grad_g = torch.autograd.grad(loss_g, list(G0.parameters()), allow_unused=True)
+
+    def close(got, want):
+        return all(a is not None and torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(got, want))
+
+    def none_or_zero(grads):
+        return all(g is None or not g.any() for g in grads)
+
+    found = []
+    if not close(log["d"]["D"], grad_d):
+        found.append("D's update is not the gradient of L_D alone")
+    if not none_or_zero(log["d"]["G"]):
+        found.append("G holds a gradient in the D step")
+    if not close(log["g"]["G"], grad_g):
+        found.append("G's update is not the gradient of L_G through D")
+    # D keeps the gradient of its own step (nothing is added to it) and the weights that step gave it.
+    if not close(log["g"]["D"], log["d"]["D"]) or not close([p.detach() for p in D.parameters()],
+                                                            list(D1.parameters())):
+        found.append("D moved in the G step")
+    return found
 
 
-def test_g_loss_backpropagates_through_d(digits8):
-    tr = Trainer(tiny_config(), digits8)
-    z = bl.sample_z(8, 4)
-    tr.D.requires_grad_(False)
-    loss_g, _ = tr.objective.g_loss(tr.D, tr.G(z))
-    loss_g.backward()
-    grads = [p.grad for p in tr.G.parameters()]
-    assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
-    assert all(p.grad is None for p in tr.D.parameters())
+def test_step_isolates_the_two_updates(digits8):
+    assert isolation_violations(digits8) == []
+
+
+@pytest.mark.parametrize("mutant, expected", [
+    ("L_G leaks into D's step", "D's update is not the gradient of L_D alone"),
+    ("the G step moves D", "D moved in the G step"),
+    ("G cut off from D's gradient", "G's update is not the gradient of L_G through D"),
+])
+def test_isolation_check_catches_broken_steps(digits8, mutant, expected):
+    assert expected in isolation_violations(digits8, mutant=mutant)
 
 
 def test_d_update_matches_hand_computed_began_loss(digits8):
@@ -99,13 +153,32 @@ def test_fixed_k_stays_put(digits8):
     assert list(tr.history["k"]) == [1.0] * 5 and tr.k == 1.0
 
 
-def test_ebgan_wiring(digits8):
+def test_ebgan_losses_match_a_hand_computation(digits8):
+    """EBGAN's first step, recomputed: L_D = D(x) + [m - D(G(z_D))]^+ on the initial networks, and
+    L_G = D(G(z_G)) + w f_PT on the updated D, with f_PT written out here from its definition."""
     cfg = tiny_config(objective="ebgan", margin=0.5, pt_weight=0.1)
     tr = Trainer(cfg, digits8)
+    G0, D0 = copy.deepcopy(tr.G), copy.deepcopy(tr.D)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    idx = torch.randint(len(digits8), (8,), generator=gen)
+    z_d, z_g = bl.sample_z(8, 4, generator=gen), bl.sample_z(8, 4, generator=gen)
     logs = tr.train_step()
-    assert logs["loss_d"] == pytest.approx(logs["loss_real"] + logs["hinge"], rel=1e-5)
-    assert logs["loss_g"] == pytest.approx(logs["loss_fake"] + 0.1 * logs["pt"], rel=1e-5)
-    assert 0.0 <= logs["pt"] <= 1.0
+    with torch.no_grad():
+        e_real = (digits8[idx] - D0(digits8[idx])).abs().flatten(1).mean(1)
+        fake_d = G0(z_d)
+        e_fake = (fake_d - D0(fake_d)).abs().flatten(1).mean(1)
+        fake_g = G0(z_g)
+        h = tr.D.encode(fake_g)
+        e_g = (fake_g - tr.D.decode(h)).abs().flatten(1).mean(1).mean()
+        n = len(h)
+        cos = [[float(h[i] @ h[j] / (h[i].norm() * h[j].norm())) for j in range(n)] for i in range(n)]
+        f_pt = sum(cos[i][j] ** 2 for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    assert logs["loss_real"] == pytest.approx(float(e_real.mean()), rel=1e-5)
+    assert logs["hinge"] == pytest.approx(float((0.5 - e_fake).clamp_min(0).mean()), rel=1e-5, abs=1e-7)
+    assert logs["loss_d"] == pytest.approx(float(e_real.mean() + (0.5 - e_fake).clamp_min(0).mean()), rel=1e-5)
+    assert logs["pt"] == pytest.approx(f_pt, rel=1e-4)
+    assert logs["loss_g"] == pytest.approx(float(e_g) + 0.1 * f_pt, rel=1e-4)
+    assert "k" not in tr.history and "m_global" not in tr.history and "m_began" in tr.history
 
 
 @pytest.mark.parametrize("objective", ["began", "ebgan"])
@@ -129,7 +202,7 @@ def test_exact_resume(tmp_path, digits8, objective):
 
 def test_run_dir_contents(tmp_path, digits8):
     tr = Trainer(tiny_config(), digits8, run_dir=tmp_path / "r")
-    tr.train(6, progress=False, checkpoint_every=3, sample_every=3)
+    tr.train(6, progress=False, checkpoint_every=3, callbacks=[every(3, write_samples)])
     files = {p.name for p in (tmp_path / "r").iterdir()}
     assert {"checkpoint.pt", "history.json", "history.csv", "config.json", "samples"} <= files
     assert {p.name for p in (tmp_path / "r" / "samples").iterdir()} == {"step_0000003.png", "step_0000006.png"}
@@ -232,7 +305,7 @@ def test_checkpoint_truncated_real_file(tmp_path, digits8):
 
 def test_plateau_halver_halves_only_when_the_window_mean_stalls():
     """Windows of `patience` steps: a window mean not 1% below the best so far halves lr (floored)."""
-    from began_lite.train import PlateauHalver
+    from began_lite.schedules import PlateauHalver
 
     h = PlateauHalver(patience=4, decay=0.5, lr_min=0.1)
     lrs, lr = [], 1.0
@@ -252,7 +325,7 @@ def test_plateau_halver_halves_only_when_the_window_mean_stalls():
 
 def test_linear_ramp_holds_then_falls_to_the_floor():
     """lr after `step` steps: lr up to `start`, a straight line to lr_min at `end`, lr_min after."""
-    from began_lite.train import LinearRamp
+    from began_lite.schedules import LinearRamp
 
     ramp = LinearRamp(lr=2e-4, start=500, end=1500, lr_min=1e-6)
     expected = {0: 2e-4, 500: 2e-4, 1000: (2e-4 + 1e-6) / 2, 1250: 2e-4 - 0.75 * (2e-4 - 1e-6), 1500: 1e-6, 4000: 1e-6}
@@ -262,7 +335,7 @@ def test_linear_ramp_holds_then_falls_to_the_floor():
 
 def test_trainer_follows_the_ramp_and_ignores_stalls(digits8):
     """With lr_ramp_end > 0 the optimisers' rate is the ramp's at every step; the plateau halver is off."""
-    from began_lite.train import LinearRamp
+    from began_lite.schedules import LinearRamp
 
     cfg = tiny_config(lr=1e-3, lr_ramp_start=2, lr_ramp_end=6, lr_min=1e-5, lr_patience=1)  # patience 1: would halve often
     tr = Trainer(cfg, digits8)
@@ -273,7 +346,7 @@ def test_trainer_follows_the_ramp_and_ignores_stalls(digits8):
 
 
 def test_plateau_halver_state_round_trip_mid_window():
-    from began_lite.train import PlateauHalver
+    from began_lite.schedules import PlateauHalver
 
     seq = [3, 2, 2, 2, 2.5, 2, 2, 2, 2, 2, 2, 2]
     a = PlateauHalver(3, 0.5, 1e-3)
@@ -289,3 +362,29 @@ def test_plateau_halver_state_round_trip_mid_window():
     for m in seq[5:]:
         lr_b = c.observe(m, lr_b)
     assert lr_a == lr_b
+
+
+def test_compile_wraps_the_step_modules_and_nothing_else(digits8):
+    """compile=True hands gan_step compiled G and D; checkpoints and samples keep the plain modules."""
+    plain, compiled = Trainer(tiny_config(), digits8), Trainer(tiny_config(compile=True), digits8)
+    assert plain.G_step is plain.G and plain.D_step is plain.D
+    assert isinstance(compiled.G_step, torch._dynamo.eval_frame.OptimizedModule)
+    assert compiled.G_step._orig_mod is compiled.G and compiled.D_step._orig_mod is compiled.D
+    assert all(not k.startswith("_orig_mod") for k in compiled.state_dict()["generator"])
+
+
+def test_cli_compile_flag_reaches_the_config(tmp_path, monkeypatch):
+    import began_lite.train as train_module
+    from began_lite.__main__ import main
+
+    seen = {}
+
+    class Spy(train_module.Trainer):
+        def __init__(self, config, data, **kw):
+            seen["compile"] = config.compile
+            super().__init__(config.replace(compile=False), data, **kw)  # compiling on a CPU takes a while
+
+    monkeypatch.setattr(train_module, "Trainer", Spy)
+    assert main(["train", "--dataset", "digits", "--image-size", "8", "--filters", "4", "--steps", "1", "--compile",
+                 "--device", "cpu", "--profile", "quick", "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    assert seen["compile"] is True

@@ -11,7 +11,7 @@ from began_lite.config import TrainConfig
 from began_lite.data import load_digits
 from began_lite.losses import reconstruction_loss
 from began_lite.models import Discriminator
-from began_lite.train import fit_autoencoder, reconstruction_losses
+from began_lite.autoencoder import fit_autoencoder, reconstruction_losses
 
 CFG = TrainConfig(image_size=8, channels=1, filters=8, h_dim=8, z_dim=8)
 
