@@ -117,7 +117,7 @@ def test_plain_step_computes_the_same_training(digits8):
 def test_cpu_defaults_keep_the_reference_path(digits8):
     tr = Trainer(tiny_config(), digits8)
     assert tr.opt_d.param_groups[0]["fused"] is None
-    assert tr._G_train is tr.G and tr._D_train is tr.D  # no wrapper, no compilation
+    assert tr.G_step is tr.G and tr.D_step is tr.D  # no wrapper, no compilation
 
 
 def test_ema_computes_the_same_steps(digits8):
