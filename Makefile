@@ -46,9 +46,13 @@ unit: $(STAMP)
 # training (`python -m began_lite bench --processes` measures it). The stored outputs come from one-thread
 # kernels too (`make execute`), so nbval compares like with like: the thread count changes
 # the last bits of a sum, and a training run carries them forward.
+# glibc's malloc keeps freed memory for reuse instead of mapping fresh pages every training
+# step (what began_lite.allocator.tune_malloc does for the command line; appendix "Benchmarks"):
+# the same numbers, fewer page faults. Other C libraries ignore the two variables.
 # CHAPTER_ENV starts a shell command: a fresh run cache, removed on exit, and the kernels' settings.
 CHAPTER_ENV = cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
-	BEGAN_LITE_CACHE=$$cache OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BEGAN_LITE_PROFILE=quick
+	BEGAN_LITE_CACHE=$$cache OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BEGAN_LITE_PROFILE=quick \
+	MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 NBVAL = -p no:cacheprovider -n $(JOBS) --dist loadscope --nbval --nbval-current-env \
 	--nbval-sanitize-with book/sanitize.cfg
 nbval: $(STAMP)

@@ -137,8 +137,11 @@ def _bench_arguments(b) -> None:
     b.add_argument("--sizes", type=int, nargs="+", help="image sizes (default 16 32 64 128)")
     b.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 16 64)")
     b.add_argument("--variants", nargs="+", default=["ours"],
-                   help="our step as it is ('ours') and/or with one setting changed: channels_last, contiguous, "
-                        "float32, sync-step, sync-loss, compile, cudagraphs (each timed beside the plain step)")
+                   help="our step as it is ('ours') and/or with one setting changed: float32, compile (each timed "
+                        "beside the plain step)")
+    b.add_argument("--malloc", choices=("both", "tuned", "default"), default="both",
+                   help="each row with glibc's malloc tuned (began_lite.allocator) and/or as it comes (default: both, "
+                        "each in a process of its own; only 'default' where the C library is not glibc)")
     b.add_argument("--compile", action="store_true",
                    help="add the variant 'compile' (torch.compile; its '1st s' column is the compile time)")
     b.add_argument("--filters", type=int, help="n, the width unit of the networks (default: the paper's 128; 32 with --quick)")
@@ -204,8 +207,8 @@ def _train(args) -> int:
                    **({"compile": True} if args.compile else {})}
         trainer = Trainer.from_checkpoint(args.resume, data, **changes)
         steps = target - trainer.step
-        print(f"resuming {trainer.run_dir} at step {trainer.step} (k = {trainer.k:.4f}) up to step {target}",
-              file=sys.stderr)
+        print(f"resuming {trainer.run_dir} at step {trainer.step} (k = {trainer.k:.4f}) up to step {target}; "
+              f"{args.malloc_note}", file=sys.stderr)
     else:
         if not args.dataset:
             raise ValueError("dataset: --dataset is required (or --resume PATH)")
@@ -245,8 +248,8 @@ def _train(args) -> int:
         steps = config.steps
         what = (f"mixture {meta['mixture']} ({len(data)} points)" if config.data_dim else
                 f"{args.dataset} ({len(data)} images, {config.image_size}px)")
-        print(f"training {config.objective} on {what} for {steps} steps on {trainer.device}, profile {config.profile}",
-              file=sys.stderr)
+        print(f"training {config.objective} on {what} for {steps} steps on {trainer.device}, profile {config.profile}; "
+              f"{args.malloc_note}", file=sys.stderr)
     start = time.perf_counter()
     with StopOnCtrlC() as stop:  # Ctrl-C: finish the step, save, exit 130
         trainer.train(steps, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
@@ -326,6 +329,10 @@ def main(argv=None) -> int:
     from .train import TrainingDiverged
 
     args = _parser().parse_args(argv)
+    if args.command in ("train", "experiment", "verdict", "bench"):  # keep freed memory for reuse (allocator.py)
+        from .allocator import tune_malloc
+
+        args.malloc_note = tune_malloc()
     try:
         return {"train": _train_on_every_rank, "sample": _sample, "evaluate": _evaluate,
                 "experiment": _experiment, "verdict": _verdict, "bench": _bench}[args.command](args)

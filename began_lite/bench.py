@@ -1,39 +1,24 @@
 """Benchmarks: how fast a training step runs, and against what (appendix "Benchmarks").
 
-``python -m began_lite bench`` times :meth:`Trainer.train_step <began_lite.train.Trainer.train_step>`
-on the paper's networks (n = 128 filters, N_z = N_h = 64, RGB; BEGAN §3.5, §4.1) at 16, 32,
-64 and 128 pixels and batch 16 and 64, and, in the same run, the same networks trained by a
-:class:`PlainStep`, a BEGAN step written the way most public implementations write it.
-For every row it reports
-
-* **steps/s** and **img/s** (real images consumed: batch x steps/s). After one warm-up
-  step each, the implementations of one size and batch are timed *in turns* (up to five
-  rounds, each a block of steps of every one), and the median block counts: on a machine
-  that other programs share, a burst of their load then hits all alike;
-* **GFLOP/step**: the model FLOPs of one whole step (forward and backward of the D step
-  and of the G step), counted by ``torch.utils.flop_counter.FlopCounterMode`` over that
-  implementation's warm-up step, not estimated. Adam's element-wise work is not counted;
-* **GFLOP/s** and **%peak**: the FLOP rate achieved, as a fraction of the peak of the same
-  device measured in the same run by timing a large matrix product (float32; a step run
-  under bfloat16 autocast on a GPU is compared with the bfloat16 peak);
-* **MiB**: how far memory rose, at its peak, while the implementation was built and took
-  its first step: weights, gradients, Adam's moments and the activations of a step. On
-  CUDA from ``torch.cuda.max_memory_allocated``. On a CPU PyTorch keeps no such count, so
-  it is the rise of the process's resident set (Linux' high-water mark, reset before the
-  row, after freed memory is handed back to the kernel): approximate, and ``-`` where the
-  kernel does not offer it;
-* the **ratio** of our steps/s to the plain step's, per size and batch.
-
-``--quick`` is the form CI runs (16 px, batch 16, n = 32 filters rather than the paper's
-128, three timed steps: a few seconds on a CPU). On a CPU the full form skips a row whose
-estimated time exceeds ``--max-seconds``, and says so. Library functions print nothing; :func:`main` (the ``bench`` command) does.
+``python -m began_lite bench`` times ``Trainer.train_step`` on the paper's networks (n = 128,
+N_z = N_h = 64, RGB; BEGAN §3.5, §4.1) at 16 to 128 px, batch 16 and 64, beside a :class:`PlainStep`
+written the way most public implementations are. Each runs in two fresh processes, with glibc's
+malloc tuned by :func:`began_lite.allocator.tune_malloc` and as it comes (a tuning cannot be undone
+in a process). The rows of one size and batch are timed in turns (up to 5 rounds of a block of
+steps each; the median block counts), so that other programs' load hits all alike. ``--quick``
+is the CI form (16 px, batch 16, n = 32, 3 timed steps: seconds). Only :func:`main` prints.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
+import multiprocessing
 import os
 import platform
+import resource
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -41,52 +26,44 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .allocator import TUNED_ENV, _glibc, tune_malloc
+from .checkpoint import atomic_write_bytes
 from .config import TrainConfig, pick_device, seed_everything
 from .models import Discriminator, Generator
 from .objectives import make_objective
-from .train import Trainer, _autocast_dtype
+from .train import Trainer, autocast_dtype
 
 __all__ = ["PlainStep", "Row", "measure_peak", "count_step_flops", "bench_config", "run_benchmark",
-           "format_table", "main", "SIZES", "BATCHES", "VARIANTS"]
+           "format_table", "main", "SIZES", "BATCHES", "VARIANTS", "MALLOCS"]
 
 SIZES = (16, 32, 64, 128)  # the paper trains at 32 to 256 px (§4.1); our networks stop at 128
 BATCHES = (16, 64)  # the paper's batch 16 (§4.1), and a larger one that fills a GPU better
-# Our step with one TrainConfig change each, to measure one speed choice at a time.
-VARIANTS = {
-    "ours": {},
-    "channels_last": {"memory_format": "channels_last"},
-    "contiguous": {"memory_format": "contiguous"},
-    "float32": {"dtype": "float32"},
-    "sync-step": {"sync": "step"},
-    "sync-loss": {"sync": "loss"},
-    "compile": {"compile": "default"},
-    "cudagraphs": {"compile": "reduce-overhead"},
-}
+VARIANTS = {"ours": {}, "float32": {"dtype": "float32"}, "compile": {"compile": True}}  # one change each to ours
+MALLOCS = ("tuned", "default")  # glibc malloc tuned by began_lite.allocator, or as it comes
 
 
-def bench_config(image_size: int, batch_size: int, device: str, *, filters: int = 128, **changes) -> TrainConfig:
+def bench_config(image_size: int, batch_size: int, device: str, *, filters: int = 128, channels: int = 3,
+                 **changes) -> TrainConfig:
     """The paper's networks at ``image_size`` (n = ``filters``, N_z = N_h = 64, RGB), our device defaults."""
-    return TrainConfig(image_size=image_size, batch_size=batch_size, channels=3, filters=filters, z_dim=64,
+    return TrainConfig(image_size=image_size, batch_size=batch_size, channels=channels, filters=filters, z_dim=64,
                        h_dim=64, device=device, **changes)
 
 
 class PlainStep:
-    """A BEGAN step written the straightforward way: the baseline our step is compared with.
+    """A BEGAN step written the straightforward way, as in most public implementations: the baseline.
 
-    As in most public implementations: real and fake batches go through D in two separate
-    passes; the G step back-propagates into D's weights as well (D is not frozen; those
-    gradients are discarded by the next ``zero_grad``); the losses are read with ``.item()``
-    every step to update k; float32, contiguous tensors, no fusion, no compilation. The
-    networks, Adam settings and the z_D / z_G draws are the same as :class:`~began_lite.train.Trainer`'s.
-    """
+    Real and fake batches go through D in two passes; the G step back-propagates into D's
+    weights too (D is not frozen; the next ``zero_grad`` discards them); the losses are read
+    with ``.item()`` every step to update k; float32, no fusion, no compilation. Networks, Adam
+    and the z_D / z_G draws are the same as :class:`~began_lite.train.Trainer`'s."""
 
     def __init__(self, config: TrainConfig, data: torch.Tensor):
         self.config, self.device = config, pick_device(config.device)
         seed_everything(config.seed)
         self.G = Generator(config).to(self.device)
         self.D = Discriminator(config).to(self.device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=tuple(config.adam_betas))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=tuple(config.adam_betas))
+        self.opt_g, self.opt_d = (torch.optim.Adam(m.parameters(), lr=config.lr, betas=tuple(config.adam_betas))
+                                  for m in (self.G, self.D))
         self.data = data.to(self.device)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.k = config.k0
@@ -96,21 +73,17 @@ class PlainStep:
         x = self.data[torch.randint(len(self.data), (B,), generator=self.gen).to(dev)]
         z_d = (torch.rand(B, cfg.z_dim, generator=self.gen) * 2 - 1).to(dev)
         z_g = (torch.rand(B, cfg.z_dim, generator=self.gen) * 2 - 1).to(dev)
-
         self.opt_d.zero_grad()
         fake = self.G(z_d).detach()
         loss_real = torch.mean(torch.abs(x - self.D(x)))
         loss_fake = torch.mean(torch.abs(fake - self.D(fake)))
-        loss_d = loss_real - self.k * loss_fake
-        loss_d.backward()
+        (loss_real - self.k * loss_fake).backward()
         self.opt_d.step()
-
         self.opt_g.zero_grad()
         fake = self.G(z_g)
         loss_g = torch.mean(torch.abs(fake - self.D(fake)))
         loss_g.backward()
         self.opt_g.step()
-
         balance = cfg.gamma * loss_real.item() - loss_g.item()
         self.k = min(max(self.k + cfg.lambda_k * balance, 0.0), 1.0)
         return {"loss_real": loss_real.item(), "loss_fake": loss_g.item(), "k": self.k,
@@ -118,41 +91,31 @@ class PlainStep:
 
 
 # --------------------------------------------------------------------------- measuring
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _timed(device: torch.device, fn, *args) -> float:
+    """Seconds that ``fn(*args)`` takes, its work on the device included."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    sync()
+    t0 = time.perf_counter()
+    fn(*args)
+    sync()
+    return time.perf_counter() - t0
 
 
 def measure_peak(device, dtype: torch.dtype = torch.float32, *, n: int | None = None, repeats: int = 10) -> float:
-    """The FLOP rate (FLOP/s) of an ``n`` x ``n`` matrix product on ``device``: the best of ``repeats``.
-
-    ``n`` defaults to 2048 on a CPU and 8192 on a GPU, large enough to reach the BLAS
-    library's best rate. A product of two n x n matrices is 2 n^3 FLOPs.
-    """
+    """The FLOP rate (2 n^3 / s) of an ``n`` x ``n`` matrix product on ``device``, the best of ``repeats``;
+    ``n`` is 2048 on a CPU and 8192 on a GPU by default, enough for the BLAS library's best rate."""
     device = pick_device(device)
     n = n or (8192 if device.type == "cuda" else 2048)
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(device, dtype)
-    b = torch.randn(n, n, generator=gen).to(device, dtype)
+    a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
     torch.mm(a, b)  # warm-up: threads, kernels, caches
-    best = math.inf
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
+    return 2 * n**3 / min(_timed(device, torch.mm, a, b) for _ in range(repeats))
 
 
 def count_step_flops(config: TrainConfig) -> int:
-    """FLOPs of one training step of ``config``'s networks, counted on the meta device (no arithmetic).
-
-    The same D step and G step as the trainer's, on tensors without data, so even the
-    largest configuration is counted in a second; :func:`run_benchmark` uses it to
-    estimate a row's time before running it. The test suite checks it against a count
-    over a real step.
-    """
+    """FLOPs of one training step of ``config``'s networks, counted on the meta device (no arithmetic),
+    so that the largest is counted in a second: :func:`run_benchmark` estimates a row's time from it.
+    The same D and G steps as the trainer's (a test checks it against a count over a real step)."""
     with torch.device("meta"):
         G, D = Generator(config), Discriminator(config)
         real = torch.zeros(config.batch_size, config.channels, config.image_size, config.image_size)
@@ -167,66 +130,17 @@ def count_step_flops(config: TrainConfig) -> int:
     return int(counter.get_total_flops())
 
 
-def _rss_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _release_free_memory() -> None:
-    """Hand memory that earlier rows freed back to the OS, so that this row's peak is its own."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc: return free heap pages to the kernel
-    except (OSError, AttributeError):
-        pass
-
-
-class _MemoryPeak:
-    """Peak memory of what runs inside: CUDA allocator peak, or the rise of a Linux process's resident set."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.mib = device, None
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            _release_free_memory()
-            try:  # "5" resets the high-water mark VmHWM to the current resident set (Linux >= 4.0)
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")
-                self._base = _rss_kib("VmRSS")
-            except OSError:
-                self._base = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
-        elif self._base is not None and (hwm := _rss_kib("VmHWM")) is not None:
-            self.mib = max(0, hwm - self._base) / 1024
-        return False
-
-
 @dataclass
 class Row:
-    """One line of the table: one implementation at one size and batch on one device."""
-
+    """One line of the table: one implementation at one size and batch on one device, one malloc setting."""
     device: str
     image_size: int
     batch_size: int
-    impl: str  # "ours", a name from VARIANTS, or "plain"
+    impl: str  # a name from VARIANTS, or "plain"
+    malloc: str = "default"  # "tuned" (began_lite.allocator.tune_malloc) or "default"
     steps_per_s: float | None = None
     images_per_s: float | None = None
+    faults_per_step: float | None = None  # minor page faults of the process per timed step
     gflop_per_step: float | None = None
     gflop_per_s: float | None = None
     peak_fraction: float | None = None  # of peak_name's matmul rate
@@ -237,118 +151,138 @@ class Row:
     note: str = ""  # why a row was skipped
 
 
-def _warm_up(row: Row, make_step, device: torch.device, flops: int | None):
-    """Build the implementation and run its first step, counting its FLOPs (unless given) and memory."""
-    with _MemoryPeak(device) as mem:
-        step = make_step()
-        _sync(device)
-        t0 = time.perf_counter()
-        if flops is None:
-            with FlopCounterMode(display=False) as counter:
-                step()
-            flops = counter.get_total_flops()
-        else:
-            step()
-        _sync(device)
-        row.first_step_s = time.perf_counter() - t0
-    row.memory_mib = mem.mib
-    row.gflop_per_step = flops / 1e9
-    return step
+# --------------------------------------------------------------------------- one process per row
+def _worker(conn, impl: str, config: TrainConfig, malloc: str, threads: int) -> None:
+    """A row's process: tune malloc (or not), build the step, warm up when told, then time blocks of steps."""
+    usage = lambda: resource.getrusage(resource.RUSAGE_SELF)  # noqa: E731
+    try:
+        if malloc == "tuned":
+            tune_malloc()
+        torch.set_num_threads(threads)
+        device, gen = pick_device(config.device), torch.Generator().manual_seed(0)
+        make = PlainStep if impl == "plain" else lambda c, d: Trainer(c, d).train_step
+        make(bench_config(8, 2, config.device, filters=4, channels=config.channels, dtype=config.dtype),
+             torch.zeros(4, config.channels, 8, 8))()  # the libraries' one-time set-up, not timed
+        data = torch.rand(max(256, 4 * config.batch_size), config.channels, config.image_size, config.image_size,
+                          generator=gen) * 2 - 1  # alike in every process
+        conn.send("ready")
+        conn.recv()  # warm-ups one at a time, once all are ready, so that no other row runs during one
+        base = usage().ru_maxrss  # the resident set's peak so far: imports, set-up, data
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        step = make(config, data)
+        with FlopCounterMode(display=False) as counter:  # compiled kernels are counted uncompiled, below
+            w = {"first_step_s": _timed(device, step)}
+        w["gflop_per_step"] = (count_step_flops(config) if impl == "compile" else counter.get_total_flops()) / 1e9
+        # The peak's rise: CUDA's allocator's, or the resident set's (ru_maxrss: KiB on Linux, bytes on macOS).
+        w["memory_mib"] = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else
+                           (usage().ru_maxrss - base) * (1 if sys.platform == "darwin" else 1024)) / 2**20
+        if impl != "plain" and autocast_dtype(config, device) == torch.bfloat16:
+            w["peak_name"] = "bfloat16"
+        conn.send(w)
+        while (k := conn.recv()) is not None:
+            faults = usage().ru_minflt
+            seconds = _timed(device, lambda: [step() for _ in range(k)])
+            conn.send((seconds / k, (usage().ru_minflt - faults) / k))
+    except Exception as err:  # noqa: BLE001  (reported by the parent, which raises)
+        conn.send({"error": f"{impl} ({malloc}): {type(err).__name__}: {err}"})
 
 
-def _time_interleaved(live: list, device: torch.device, steps: int | None, seconds: float) -> None:
-    """Time the implementations of one size and batch in turns, so that a change in the machine's
-    load (other programs) hits them alike: up to 5 rounds, each a block of k steps of every one;
-    steps/s is k over the median block time."""
-    slowest = max(row.first_step_s for row, _ in live)
-    total = steps or max(3, int(seconds / max(slowest, 1e-6)))
-    rounds = min(total, 5)
-    blocks = {id(row): max(1, math.ceil(total / rounds)) for row, _ in live}
-    times: dict[int, list[float]] = {id(row): [] for row, _ in live}
+def _start(impl: str, config: TrainConfig, malloc: str, threads: int):
+    """A row's process, started in a fresh interpreter (malloc as it comes): (its end of the pipe, the process)."""
+    spawn = multiprocessing.get_context("spawn")
+    parent, child = spawn.Pipe()
+    proc = spawn.Process(target=_worker, args=(child, impl, config, malloc, threads), daemon=True)
+    # A "default" process must not inherit a tuning by environment variables (the Makefile's).
+    hidden = {k: os.environ.pop(k) for k in (*TUNED_ENV, "GLIBC_TUNABLES") if malloc == "default" and k in os.environ}
+    try:
+        proc.start()
+    finally:
+        os.environ.update(hidden)
+    return parent, proc
+
+
+def _ask(conn, *message):
+    """Send ``message`` (if given) to a row's process and return its answer, raising on its error."""
+    for m in message:
+        conn.send(m)
+    answer = conn.recv()
+    if isinstance(answer, dict) and "error" in answer:
+        raise RuntimeError(f"bench: a row's process failed: {answer['error']}")
+    return answer
+
+
+def _stop(procs) -> None:
+    for conn, proc in procs:  # told to stop; killed if it has not after 30 s
+        with contextlib.suppress(OSError):
+            conn.send(None)
+        proc.join(timeout=30)
+        proc.kill()
+
+
+def _time_interleaved(live: list, steps: int | None, seconds: float) -> None:
+    """Time rows in turns: up to 5 rounds of a block of k steps of each; steps/s is k over the median block."""
+    total = steps or max(3, int(seconds / max(max(row.first_step_s for row, _ in live), 1e-6)))
+    rounds, k = min(total, 5), max(1, math.ceil(total / min(total, 5)))
+    times = {id(row): [] for row, _ in live}
     for _ in range(rounds):
-        for row, step in live:
-            k = blocks[id(row)]
-            _sync(device)
-            t0 = time.perf_counter()
-            for _ in range(k):
-                step()
-            _sync(device)
-            times[id(row)].append((time.perf_counter() - t0) / k)
+        for row, conn in live:
+            times[id(row)].append(_ask(conn, k))
     for row, _ in live:
-        t = sorted(times[id(row)])
-        median = t[len(t) // 2] if len(t) % 2 else (t[len(t) // 2 - 1] + t[len(t) // 2]) / 2
-        row.timed_steps = rounds * blocks[id(row)]
-        row.steps_per_s = 1.0 / median
-        row.images_per_s = row.steps_per_s * row.batch_size
-        row.gflop_per_s = row.gflop_per_step * row.steps_per_s
+        row.timed_steps, row.steps_per_s = rounds * k, 1.0 / statistics.median(t for t, _ in times[id(row)])
+        row.images_per_s, row.gflop_per_s = row.steps_per_s * row.batch_size, row.gflop_per_step * row.steps_per_s
+        row.faults_per_step = statistics.median(f for _, f in times[id(row)])
 
 
-def run_benchmark(*, devices=("cpu",), sizes=SIZES, batches=BATCHES, variants=("ours",), filters: int = 128,
-                  steps: int | None = None, seconds: float = 10.0, max_seconds: float = 300.0,
+def run_benchmark(*, devices=("cpu",), sizes=SIZES, batches=BATCHES, variants=("ours",), mallocs=MALLOCS,
+                  filters: int = 128, steps: int | None = None, seconds: float = 10.0, max_seconds: float = 300.0,
                   peak_n: int | None = None, report=None) -> dict:
-    """Time our step (each of ``variants``) and the plain step for every size and batch on every device.
-
-    ``steps`` timed steps per implementation (default: about ``seconds`` worth for the
-    slowest, at least 3), taken in up to 5 interleaved rounds. A CPU row whose warm-up and
-    three timed steps would take more than ``max_seconds`` (estimated from its FLOPs, counted
-    on the meta device, and the best FLOP rate seen so far) is skipped with a note. The peak
-    is measured before and after the rows, and the higher taken. ``report(row)`` is called
-    after each size and batch. Returns ``{"machine": ..., "peaks": ..., "rows": [...]}``.
-    """
-    for name in variants:
-        if name not in VARIANTS:
-            raise ValueError(f"variants: {name!r} is not one of {sorted(VARIANTS)}")
+    """Time our step (each of ``variants``) and the plain step, each with each of ``mallocs`` ("tuned" only
+    on glibc), for every size and batch on every device, each row in a process of its own; ``steps``
+    per row (default: ``seconds`` worth for the slowest, at least 3). A CPU row whose warm-up and 3
+    steps would take over ``max_seconds`` (its FLOPs over the best rate so far) is skipped with a note.
+    ``report(row)`` is called after each size and batch. Returns ``{"machine", "peaks", "rows"}``."""
+    for name, values, known in (("variants", variants, VARIANTS), ("mallocs", mallocs, MALLOCS)):
+        if not values or any(v not in known for v in values):
+            raise ValueError(f"{name} must be some of {list(known)}, got {list(values)!r}")
     for name, values in (("sizes", sizes), ("batches", batches)):
         if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
             raise ValueError(f"{name} must be integers >= 1, got {values!r}")
+    mallocs = [m for m in mallocs if m == "default" or _glibc() is not None] or ["default"]
     result = {"machine": _machine(), "peaks": {}, "rows": []}
-    for dev_name in devices:
-        device = pick_device(dev_name)
-        dtypes = [torch.float32] + ([torch.bfloat16] if device.type == "cuda" and torch.cuda.is_bf16_supported() else [])
-        peaks = {str(dt).removeprefix("torch."): measure_peak(device, dt, n=peak_n) for dt in dtypes}
-        # One tiny step of each kind first: the one-time set-up of the libraries (thread pools,
-        # kernels) would otherwise be timed and counted as memory in the first row.
-        tiny = bench_config(8, 2, str(device), filters=4)
-        tiny_data = torch.zeros(4, 3, 8, 8)
-        _trainer_step(tiny, tiny_data)()
-        PlainStep(tiny, tiny_data)()
+    for device in map(pick_device, devices):
+        dtypes = ["float32"] + (["bfloat16"] if device.type == "cuda" and torch.cuda.is_bf16_supported() else [])
+        peaks = {dt: measure_peak(device, getattr(torch, dt), n=peak_n) for dt in dtypes}
         rate = 0.25 * peaks["float32"]  # FLOP/s guessed for the first estimate; then the best measured
         rows = []
-        data_gen = torch.Generator().manual_seed(0)
-        for size in sizes:
-            for batch in batches:
-                data = torch.rand(max(256, 4 * batch), 3, size, size, generator=data_gen) * 2 - 1
-                live = []
-                for impl, changes in [(name, VARIANTS[name]) for name in variants] + [("plain", None)]:
-                    config = bench_config(size, batch, str(device), filters=filters,
-                                          **(changes if changes is not None else {"dtype": "float32"}))
-                    bf16 = changes is not None and _autocast_dtype(config, device) == torch.bfloat16
-                    row = Row(str(device), size, batch, impl, peak_name="bfloat16" if bf16 and "bfloat16" in peaks
-                              else "float32")
-                    rows.append(row)
-                    estimate = count_step_flops(config) / rate
+        for size, batch in itertools.product(sizes, batches):
+            live, group = [], []
+            for impl in list(variants) + ["plain"]:
+                config = bench_config(size, batch, str(device), filters=filters,
+                                      **VARIANTS.get(impl, {"dtype": "float32"}))
+                estimate = count_step_flops(config) / rate
+                for malloc in mallocs:
+                    group.append(row := Row(str(device), size, batch, impl, malloc))
                     if device.type == "cpu" and 4 * estimate > max_seconds:
                         row.note = f"skipped: ~{estimate:.0f} s a step here; raise --max-seconds to run it"
-                        continue
-                    compiled = changes is not None and config.compile != "off"
-                    make = (lambda c=config, d=data: _trainer_step(c, d)) if changes is not None else \
-                        (lambda c=config, d=data: PlainStep(c, d))
-                    # Under torch.compile the counter would see compiled kernels: count the same maths uncompiled.
-                    step = _warm_up(row, make, device, count_step_flops(config) if compiled else None)
-                    live.append((row, step))
+                    else:
+                        live.append((row, *_start(impl, config, malloc, torch.get_num_threads())))
+            try:
+                for _, conn, _ in live:  # started together: their imports and set-up overlap
+                    _ask(conn)
+                for row, conn, _ in live:  # warmed up in turn
+                    vars(row).update(_ask(conn, "warm up"))
+                    row.peak_name = row.peak_name if row.peak_name in peaks else "float32"
                 if live:
-                    _time_interleaved(live, device, steps, seconds)
-                    rate = max([rate] + [row.gflop_per_s * 1e9 for row, _ in live])
-                del live
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if report is not None:
-                    for row in rows[-len(variants) - 1:]:
-                        report(row)
-        # Measured again at the end: on a busy machine one of the two may be slowed down.
-        for dt in dtypes:
-            name = str(dt).removeprefix("torch.")
-            peaks[name] = max(peaks[name], measure_peak(device, dt, n=peak_n))
+                    _time_interleaved([(row, conn) for row, conn, _ in live], steps, seconds)
+                    rate = max([rate] + [row.gflop_per_s * 1e9 for row, _, _ in live])
+            finally:
+                _stop([(conn, proc) for _, conn, proc in live])
+            rows += group
+            for row in group if report is not None else ():
+                report(row)
+        for dt in dtypes:  # measured again at the end: on a busy machine one of the two may be slowed down
+            peaks[dt] = max(peaks[dt], measure_peak(device, getattr(torch, dt), n=peak_n))
         for row in rows:
             if row.gflop_per_s is not None:
                 row.peak_fraction = row.gflop_per_s * 1e9 / peaks[row.peak_name]
@@ -357,105 +291,74 @@ def run_benchmark(*, devices=("cpu",), sizes=SIZES, batches=BATCHES, variants=("
     return result
 
 
-def _trainer_step(config: TrainConfig, data: torch.Tensor):
-    return Trainer(config, data).train_step
-
-
 def _machine() -> dict:
     cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    info = {"torch": torch.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    libc = f"glibc {_glibc().gnu_get_libc_version().decode()}" if _glibc() else platform.libc_ver()[0] or "not glibc"
+    return {"torch": torch.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+            "libc": libc, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 # --------------------------------------------------------------------------- the table
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+# (header, Row field, format) of the table's measured columns
+COLUMNS = (("steps/s", "steps_per_s", "9.3f"), ("img/s", "images_per_s", "9.1f"), ("faults/step", "faults_per_step",
+           "11.0f"), ("GFLOP/step", "gflop_per_step", "10.2f"), ("GFLOP/s", "gflop_per_s", "9.1f"), ("%peak",
+           "peak_percent", "6.1f"), ("peak", "peak_name", ">8s"), ("MiB", "memory_mib", "7.0f"), ("1st s",
+           "first_step_s", "7.2f"), ("n", "timed_steps", "4d"))
 
 
 def format_table(result: dict) -> str:
     """The benchmark as a text table, with the peaks above and the ratios to the plain step below."""
     m = result["machine"]
-    lines = [f"began_lite bench: torch {m['torch']}; CPU {m['cpu']} ({m['cpu_count']} cores, "
-             f"{m['threads']} threads)" + (f"; GPU {m['gpu']}" if m.get("gpu") else "")]
+    lines = [f"began_lite bench: torch {m['torch']}; CPU {m['cpu']} ({m['cpu_count']} cores, {m['threads']} threads); "
+             f"{m.get('libc', '?')}" + (f"; GPU {m['gpu']}" if m.get("gpu") else "")]
     for dev, peaks in result["peaks"].items():
         lines.append(f"peak matmul on {dev}: " + ", ".join(f"{k} {v:,.1f} GFLOP/s" for k, v in peaks.items()))
-    head = (f"{'device':8s} {'size':>4s} {'batch':>5s} {'impl':14s} {'steps/s':>9s} {'img/s':>9s} "
-            f"{'GFLOP/step':>10s} {'GFLOP/s':>9s} {'%peak':>6s} {'peak':>8s} {'MiB':>8s} {'1st s':>7s} {'n':>4s}")
+    width = {h: len(format(0 if f[-1] != "s" else "", f)) for h, _, f in COLUMNS}
+    head = f"{'device':8s} {'size':>4s} {'batch':>5s} {'impl':9s} {'malloc':8s} " + " ".join(
+        f"{h:>{width[h]}s}" for h, _, _ in COLUMNS)
     lines += [head, "-" * len(head)]
     for r in result["rows"]:
-        if r["note"]:
-            lines.append(f"{r['device']:8s} {r['image_size']:4d} {r['batch_size']:5d} {r['impl']:14s} {r['note']}")
-            continue
-        lines.append(
-            f"{r['device']:8s} {r['image_size']:4d} {r['batch_size']:5d} {r['impl']:14s} {_fmt(r['steps_per_s'], '9.3f')} "
-            f"{_fmt(r['images_per_s'], '9.1f')} {_fmt(r['gflop_per_step'], '10.2f')} {_fmt(r['gflop_per_s'], '9.1f')} "
-            f"{_fmt(100 * r['peak_fraction'], '6.1f')} {r['peak_name']:>8s} {_fmt(r['memory_mib'], '8.0f')} "
-            f"{_fmt(r['first_step_s'], '7.2f')} {r['timed_steps']:4d}")
+        r = {**r, "peak_percent": None if r["peak_fraction"] is None else 100 * r["peak_fraction"]}
+        lines.append(f"{r['device']:8s} {r['image_size']:4d} {r['batch_size']:5d} {r['impl']:9s} {r['malloc']:8s} "
+                     + (r["note"] or " ".join("-".rjust(width[h]) if r[k] is None else format(r[k], f)
+                                              for h, k, f in COLUMNS)))
     ratios = ratio_lines(result)
-    if ratios:
-        lines += [""] + ratios
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + ratios if ratios else []))
 
 
 def ratio_lines(result: dict) -> list[str]:
-    """'ratio <impl>/plain at <device> <size> px batch <b>: <x>' for every measured pair."""
+    """'ratio <impl> (<malloc>)/plain (default) steps/s at <device> <size> px batch <b>: <x>' for every
+    measured row: each against the plain step with malloc as it comes, the baseline."""
     rows = [r for r in result["rows"] if not r["note"]]
-    plain = {(r["device"], r["image_size"], r["batch_size"]): r for r in rows if r["impl"] == "plain"}
-    out = []
-    for r in rows:
-        p = plain.get((r["device"], r["image_size"], r["batch_size"]))
-        if r["impl"] != "plain" and p is not None:
-            out.append(f"ratio {r['impl']}/plain steps/s at {r['device']} {r['image_size']} px batch {r['batch_size']}: "
-                       f"{r['steps_per_s'] / p['steps_per_s']:.2f}x")
-    return out
+    plain = {(r["device"], r["image_size"], r["batch_size"]): r for r in rows
+             if r["impl"] == "plain" and r["malloc"] == "default"}
+    return [f"ratio {r['impl']} ({r['malloc']})/plain (default) steps/s at {r['device']} {r['image_size']} px batch "
+            f"{r['batch_size']}: {r['steps_per_s'] / p['steps_per_s']:.2f}x"
+            for r in rows if (p := plain.get((r["device"], r["image_size"], r["batch_size"]))) not in (None, r)]
 
 
 # --------------------------------------------------------------------------- threads or processes
-_SCALING_CHILD = """
-import sys, time, torch
-from began_lite.config import TrainConfig
-from began_lite.data import load_digits
-from began_lite.train import Trainer
-cfg = TrainConfig.for_profile("quick", device="cpu", seed=0)
-tr = Trainer(cfg, load_digits(cfg.image_size))
-tr.train_step()
-start = time.perf_counter()
-for _ in range(int(sys.argv[1])):
-    tr.train_step()
-print(time.perf_counter() - start)
-"""
-
-
 def thread_scaling(steps: int = 200, processes: int | None = None) -> dict:
-    """Quick-profile training steps per second on this CPU, two ways of using its cores:
-    one process with ``processes`` threads, and ``processes`` one-thread processes at once
-    (how `make test` runs the chapters). Each way runs in fresh interpreters (the thread
-    count is fixed by ``OMP_NUM_THREADS`` before torch starts); the steps of every process
-    are timed after one warm-up step. Returns both rates and their ratio."""
-    import subprocess
-
+    """Quick-profile steps/s on this CPU (random images, malloc tuned) of one process with ``processes``
+    threads, and of ``processes`` one-thread processes at once, summed (how `make test` runs the chapters)."""
     processes = processes or os.cpu_count() or 1
     if steps < 1 or processes < 1:
         raise ValueError(f"steps and processes must be >= 1, got {steps} and {processes}")
+    config = TrainConfig.for_profile("quick", device="cpu", seed=0)
 
-    def launch(threads: int, copies: int) -> float:
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        procs = [subprocess.Popen([sys.executable, "-c", _SCALING_CHILD, str(steps)], env=env,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(copies)]
-        outs = [p.communicate()[0] for p in procs]
-        if any(p.returncode for p in procs):
-            raise RuntimeError("a thread-scaling process failed")
-        return sum(steps / float(o) for o in outs)  # total steps per second of the copies
-
-    one = launch(processes, 1)
-    many = launch(1, processes)
+    def rate(threads: int, copies: int) -> float:
+        procs = [_start("ours", config, "tuned", threads) for _ in range(copies)]
+        try:
+            for conn, _ in procs:
+                _ask(conn), _ask(conn, "warm up")
+            for conn, _ in procs:  # all at once
+                conn.send(steps)
+            return sum(1 / _ask(conn)[0] for conn, _ in procs)
+        finally:
+            _stop(procs)
+    one, many = rate(processes, 1), rate(1, processes)
     return {"processes": processes, "steps": steps, "one_process_steps_per_s": one,
             "one_thread_processes_steps_per_s": many, "ratio": many / one}
 
@@ -463,44 +366,34 @@ def thread_scaling(steps: int = 200, processes: int | None = None) -> dict:
 # --------------------------------------------------------------------------- command line
 def main(args) -> int:
     """Run the benchmark the parsed ``args`` describe and print the table (``bench`` command)."""
-    from .checkpoint import atomic_write_bytes
-
-    for name in args.variants:
-        if name not in VARIANTS:
-            raise ValueError(f"variants: {name!r} is not one of {sorted(VARIANTS)}")
     for name in ("steps", "threads", "filters"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}")
     if not args.seconds > 0 or not args.max_seconds > 0:
         raise ValueError("seconds and max-seconds must be > 0")
-    if getattr(args, "processes", None) is not None:
-        r = thread_scaling(args.steps or 200, args.processes)
-        print(f"quick profile (16 px digits, batch 32) on the CPU, {r['steps']} timed steps per process:\n"
-              f"  1 process x {r['processes']} threads : {r['one_process_steps_per_s']:.1f} steps/s\n"
-              f"  {r['processes']} processes x 1 thread: {r['one_thread_processes_steps_per_s']:.1f} steps/s in all\n"
-              f"  ratio (processes / threads)  : {r['ratio']:.2f}x")
-        if args.json:
-            atomic_write_bytes(args.json, json.dumps(r, indent=1).encode())
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.device == "all":
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if args.processes is not None:
+        r = result = thread_scaling(args.steps or 200, args.processes)
+        print(f"quick profile on the CPU, {r['steps']} timed steps per process:\n  1 process x {r['processes']} "
+              f"threads : {r['one_process_steps_per_s']:.1f} steps/s\n  {r['processes']} processes x 1 thread: "
+              f"{r['one_thread_processes_steps_per_s']:.1f} steps/s in all\n  ratio (processes / threads)  : "
+              f"{r['ratio']:.2f}x")
     else:
-        devices = [args.device]
-    variants = list(dict.fromkeys(args.variants + (["compile"] if args.compile else [])))
-    quick = args.quick
-    result = run_benchmark(
-        devices=devices, sizes=tuple(args.sizes or ((16,) if quick else SIZES)),
-        batches=tuple(args.batches or ((16,) if quick else BATCHES)), variants=variants,
-        filters=args.filters or (32 if quick else 128),
-        steps=args.steps or (3 if quick else None), seconds=args.seconds, max_seconds=args.max_seconds,
-        peak_n=1024 if quick and "cuda" not in devices else None,
-        report=lambda row: print(f"  measured {row.device} {row.image_size} px batch {row.batch_size} {row.impl}"
-                                 + (f": {row.steps_per_s:.3f} steps/s" if row.steps_per_s else f": {row.note}"),
-                                 file=sys.stderr, flush=True))
-    print(format_table(result))
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        devices = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if args.device == "all" else [args.device]
+        quick = args.quick
+        result = run_benchmark(
+            devices=devices, sizes=tuple(args.sizes or ((16,) if quick else SIZES)),
+            batches=tuple(args.batches or ((16,) if quick else BATCHES)),
+            variants=list(dict.fromkeys(args.variants + (["compile"] if args.compile else []))),
+            mallocs=MALLOCS if args.malloc == "both" else (args.malloc,),
+            filters=args.filters or (32 if quick else 128),
+            steps=args.steps or (3 if quick else None), seconds=args.seconds, max_seconds=args.max_seconds,
+            peak_n=1024 if quick and "cuda" not in devices else None,
+            report=lambda row: print(f"  measured {row.device} {row.image_size} px batch {row.batch_size} {row.impl} "
+                                     f"({row.malloc})" + (f": {row.steps_per_s:.3f} steps/s" if row.steps_per_s
+                                                          else f": {row.note}"), file=sys.stderr, flush=True))
+        print(format_table(result))
     if args.json:
         atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
     return 0
