@@ -91,13 +91,14 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
     h, w = trainer.history, max(1, trainer.step // 10)
     m = h["m_global"]
     checks = {"losses_finite": bool(all(np.isfinite(h[c]).all() for c in ("loss_real", "loss_fake", "m_global"))),
-              "k_moving": trainer.k != config.k0}
+              "k_moving": bool((h["k"] != config.k0).any())}  # it may end clipped at 0 again
     if trainer.step >= 500:  # fewer steps say nothing about M_global (the CPU form takes ~50)
         checks["m_global_falling"] = bool(m[-w:].mean() < m[:w].mean())
     return {"data": source, "channels": "3 (grey repeated)", "image_size": size, "filters": config.filters,
             "batch_size": config.batch_size, "autocast": str(autocast_dtype(config, trainer.device)), "steps": trainer.step,
             "seconds": end - start, "s_per_1000_steps": 1000 * (end - t_warm) / timed if timed > 0 else None,
-            "k_final": trainer.k, "m_global_first_tenth": float(m[:w].mean()),
+            "k_final": trainer.k, "k_max": float(h["k"].max()),
+            "loss_fake_distinct": len(set(h["loss_fake"].tolist())), "m_global_first_tenth": float(m[:w].mean()),
             "m_global_last_tenth": float(m[-w:].mean()), "checks": checks}
 
 
@@ -243,7 +244,8 @@ def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
 
 
 NOTES = {"versions": ("device", "driver", "torch", "cuda", "peak_float32_gflops", "peak_bfloat16_gflops"),
-         "train": ("steps", "s_per_1000_steps", "k_final", "m_global_first_tenth", "m_global_last_tenth")}
+         "train": ("steps", "s_per_1000_steps", "k_final", "k_max", "loss_fake_distinct", "m_global_first_tenth",
+                   "m_global_last_tenth")}
 
 
 def _note(name: str, r: dict) -> str:

@@ -45,11 +45,13 @@ def reconstruction_loss(x: torch.Tensor, x_hat: torch.Tensor, eta: int = 1) -> t
 
     ``x`` is :math:`v`, ``x_hat`` is :math:`D(v)`; ``eta`` is :math:`\eta` (1 or 2). Any shape
     ``(B, ...)`` works: images ``(B, C, H, W)`` average over pixels, points ``(B, d)`` over coordinates.
+    Computed in float32 whatever the inputs' precision: under bfloat16 autocast the mean would
+    otherwise be a bfloat16 number (3 significant digits), and k_t's update reads it.
     """
     if eta not in (1, 2) or isinstance(eta, bool):
         raise ValueError(f"eta must be 1 or 2, got {eta!r}")
     _check_pair(x, x_hat)
-    diff = (x - x_hat).flatten(1)  # (B, N_x)
+    diff = (x.float() - x_hat.float()).flatten(1)  # (B, N_x); .float() is a no-op on float32
     return (diff.abs() if eta == 1 else diff.square()).mean(dim=1)
 
 

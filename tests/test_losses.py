@@ -250,3 +250,15 @@ def test_began_losses_k_not_a_number_refused(k):
 def test_began_losses_bad_shapes(real, fake, pattern):
     with pytest.raises(ValueError, match=pattern):
         began_losses(real, fake, k=0.5)
+
+
+def test_reconstruction_loss_is_float32_under_low_precision():
+    """bf16 images and reconstructions (as under autocast) give a float32 loss, equal to the loss of
+    the same bf16 values computed in float32: k_t's update must not read a 3-digit number."""
+    g = torch.Generator().manual_seed(0)
+    x, x_hat = (torch.rand(4, 1, 8, 8, generator=g) * 2 - 1).bfloat16(), (torch.rand(4, 1, 8, 8, generator=g) * 2 - 1).bfloat16()
+    for eta in (1, 2):
+        loss = reconstruction_loss(x, x_hat, eta=eta)
+        assert loss.dtype == torch.float32
+        assert torch.equal(loss, reconstruction_loss(x.float(), x_hat.float(), eta=eta))
+        assert not torch.equal(loss, loss.bfloat16().float())  # more digits than bf16 holds
