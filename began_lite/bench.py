@@ -20,17 +20,15 @@ import platform
 import resource
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from .allocator import TUNED_ENV, _glibc, tune_malloc
 from .checkpoint import atomic_write_bytes
 from .config import TrainConfig, pick_device, seed_everything
 from .models import Discriminator, Generator
-from .objectives import make_objective
+from .flops import _first_step, _timed, count_step_flops, measure_peak
 from .train import Trainer, autocast_dtype
 
 __all__ = ["PlainStep", "Row", "measure_peak", "count_step_flops", "bench_config", "run_benchmark",
@@ -91,45 +89,6 @@ class PlainStep:
 
 
 # --------------------------------------------------------------------------- measuring
-def _timed(device: torch.device, fn, *args) -> float:
-    """Seconds that ``fn(*args)`` takes, its work on the device included."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    sync()
-    t0 = time.perf_counter()
-    fn(*args)
-    sync()
-    return time.perf_counter() - t0
-
-
-def measure_peak(device, dtype: torch.dtype = torch.float32, *, n: int | None = None, repeats: int = 10) -> float:
-    """The FLOP rate (2 n^3 / s) of an ``n`` x ``n`` matrix product on ``device``, the best of ``repeats``;
-    ``n`` is 2048 on a CPU and 8192 on a GPU by default, enough for the BLAS library's best rate."""
-    device = pick_device(device)
-    n = n or (8192 if device.type == "cuda" else 2048)
-    gen = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
-    torch.mm(a, b)  # warm-up: threads, kernels, caches
-    return 2 * n**3 / min(_timed(device, torch.mm, a, b) for _ in range(repeats))
-
-
-def count_step_flops(config: TrainConfig) -> int:
-    """FLOPs of one training step of ``config``'s networks, counted on the meta device (no arithmetic),
-    so that the largest is counted in a second: :func:`run_benchmark` estimates a row's time from it.
-    The same D and G steps as the trainer's (a test checks it against a count over a real step)."""
-    with torch.device("meta"):
-        G, D = Generator(config), Discriminator(config)
-        real = torch.zeros(config.batch_size, config.channels, config.image_size, config.image_size)
-        z = torch.zeros(config.batch_size, config.z_dim)
-    objective = make_objective(config)
-    with FlopCounterMode(display=False) as counter:
-        with torch.no_grad():
-            fake = G(z)
-        objective.d_loss(D, real, fake)[0].backward()
-        D.requires_grad_(False)
-        objective.g_loss(D, G(z))[0].backward()
-    return int(counter.get_total_flops())
-
-
 @dataclass
 class Row:
     """One line of the table: one implementation at one size and batch on one device, one malloc setting."""
@@ -171,9 +130,8 @@ def _worker(conn, impl: str, config: TrainConfig, malloc: str, threads: int) -> 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         step = make(config, data)
-        with FlopCounterMode(display=False) as counter:  # compiled kernels are counted uncompiled, below
-            w = {"first_step_s": _timed(device, step)}
-        w["gflop_per_step"] = (count_step_flops(config) if impl == "compile" else counter.get_total_flops()) / 1e9
+        seconds, flops = _first_step(device, step, config, compiled=impl == "compile")
+        w = {"first_step_s": seconds, "gflop_per_step": flops / 1e9}
         # The peak's rise: CUDA's allocator's, or the resident set's (ru_maxrss: KiB on Linux, bytes on macOS).
         w["memory_mib"] = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else
                            (usage().ru_maxrss - base) * (1 if sys.platform == "darwin" else 1024)) / 2**20

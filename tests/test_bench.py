@@ -207,3 +207,19 @@ def test_thread_scaling_compares_processes_with_threads():
     assert r["ratio"] == pytest.approx(r["one_thread_processes_steps_per_s"] / r["one_process_steps_per_s"])
     with pytest.raises(ValueError, match="processes"):
         thread_scaling(steps=1, processes=-1)
+
+
+def test_a_compiled_first_step_really_compiles():
+    """Under FlopCounterMode torch.compile runs eagerly (and stays eager): the first GPU run's compile
+    rows timed the uncompiled step. The compiled row's first step must run outside the counter."""
+    import torch._dynamo
+
+    from began_lite.bench import _first_step
+
+    torch._dynamo.reset()
+    cfg = bl.TrainConfig(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=4,
+                         device="cpu", dtype="float32", profile="quick", compile=True)
+    step = Trainer(cfg, torch.rand(16, 1, 8, 8) * 2 - 1).train_step
+    seconds, flops = _first_step(torch.device("cpu"), step, cfg, compiled=True)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # G and D compiled
+    assert flops > 0 and seconds > 0
