@@ -5,6 +5,7 @@ names in ``began_lite.__all__`` (``bl.name``, ``from began_lite.module import na
 name of a public module's own ``__all__`` (``bl.plotting.show_images``).
 """
 import ast
+import inspect
 import json
 from pathlib import Path
 
@@ -42,8 +43,11 @@ def is_public(how: str, name: str) -> bool:
     if how in ("bl", "began_lite"):
         return name in bl.__all__
     if how.startswith("bl."):  # bl.module.name: a public module and a name of its own __all__
-        module = how.split(".", 1)[1]
-        return module in bl.__all__ and name in getattr(getattr(bl, module), "__all__", ())
+        owner = how.split(".", 1)[1]  # or bl.Class.method: a public class and one of its attributes
+        if owner not in bl.__all__:
+            return False
+        obj = getattr(bl, owner)
+        return name in getattr(obj, "__all__", ()) if inspect.ismodule(obj) else hasattr(obj, name)
     # from began_lite.module import name: the same object as the public one
     import importlib
 
