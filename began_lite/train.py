@@ -664,7 +664,7 @@ class Trainer:
 
     # Fields that shape the networks or the objective: a checkpoint's weights only fit its own.
     FIXED_ON_RESUME = ("objective", "image_size", "channels", "filters", "repeat", "z_dim", "h_dim", "skip",
-                       "vanishing_residual", "data_dim", "mlp_hidden", "ema")
+                       "vanishing_residual", "data_dim", "mlp_hidden", "ema", "tanh_output")
 
     @classmethod
     def from_checkpoint(cls, path, data: torch.Tensor, *, run_dir=None, **config_changes) -> "Trainer":
