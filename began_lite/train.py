@@ -481,9 +481,13 @@ class Trainer:
             self._check_finite("L_D", logs["loss_d"])
             self._check_finite("L_G", logs["loss_g"])
         if self.G_ema is not None:
+            # Warm-up: the decay is min(ema, (1 + t) / (10 + t)) at step t, so that the average
+            # forgets the random initial weights within the first few hundred steps instead of
+            # keeping them for ~1/(1 - ema) steps (an average started at init made every seed worse).
+            decay = min(self.config.ema, (1.0 + self.step) / (10.0 + self.step))
             with torch.no_grad():
                 for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                    p_ema.lerp_(p, 1.0 - self.config.ema)
+                    p_ema.lerp_(p, 1.0 - decay)
                 for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                     b_ema.copy_(b)
                 if cfg.vanishing_residual:

@@ -289,3 +289,19 @@ def test_plateau_halver_state_round_trip_mid_window():
     for m in seq[5:]:
         lr_b = c.observe(m, lr_b)
     assert lr_a == lr_b
+
+
+def test_ema_warms_up_and_leaves_training_alone():
+    """The average's decay is min(ema, (1 + t) / (10 + t)) at step t, and keeping it changes no trained weight."""
+    data = bl.load_digits(8)
+    cfg = bl.TrainConfig(image_size=8, channels=1, filters=4, z_dim=4, h_dim=4, batch_size=8, device="cpu", steps=3)
+    plain, averaged = Trainer(cfg, data), Trainer(cfg.replace(ema=0.999), data)
+    expected = [p.detach().clone() for p in averaged.G.parameters()]
+    for t in range(3):
+        plain.train_step()
+        averaged.train_step()
+        decay = min(0.999, (1 + t) / (10 + t))
+        expected = [e + (1 - decay) * (p.detach() - e) for e, p in zip(expected, averaged.G.parameters())]
+    for e, p in zip(expected, averaged.G_ema.parameters()):
+        assert torch.allclose(e, p, atol=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(plain.G.parameters(), averaged.G.parameters()))
