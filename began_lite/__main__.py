@@ -25,7 +25,8 @@ MIXTURE_POINTS = 100_000  # training points drawn once (seed 0) from the mixture
 
 # Options that set up a new run; `train --resume` continues with the checkpoint's own.
 NEW_RUN_ONLY = ("dataset", "data", "mixture", "image_size", "channels", "out", "objective", "gamma", "lambda_k",
-                "lr", "lr_ramp", "adam_betas", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile")
+                "lr", "lr_ramp", "adam_betas", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile",
+                "began_pt_weight", "tanh_output", "ema")
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT, as shells report it)
 
 
@@ -65,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--adam-betas", type=float, nargs=2, metavar=("BETA1", "BETA2"), dest="adam_betas",
                    help="Adam's two decay rates, each in [0, 1) (profile default; the paper keeps Adam's 0.9 0.999)")
     t.add_argument("--eta", type=int, help="the norm of the pixel-wise loss |v - D(v)|^eta: 1 (the paper's) or 2")
+    t.add_argument("--began-pt-weight", type=float, dest="began_pt_weight",
+                   help="weight of EBGAN's pulling-away term added to BEGAN's L_G (profile default; 0 = the paper's)")
+    t.add_argument("--tanh-output", action=argparse.BooleanOptionalAction, dest="tanh_output",
+                   help="a tanh on the output of G and of D's decoder (profile default; the paper has none)")
+    t.add_argument("--ema", type=float,
+                   help="decay in [0, 1) of a moving average of G's weights that `sample` draws from, warmed up "
+                        "as min(EMA, (1+t)/(10+t)) at step t (profile default; 0 = off, the paper's)")
     t.add_argument("--batch-size", type=int, dest="batch_size")
     t.add_argument("--z-dim", type=int, dest="z_dim")
     t.add_argument("--h-dim", type=int, dest="h_dim")
@@ -222,7 +230,8 @@ def _train(args) -> int:
                     flag = name.replace("_", "-")
                     raise ValueError(f"{flag}: --{flag} does not apply to --dataset mixture (2-D points, MLP networks)")
         overrides = {k: getattr(args, k) for k in ("objective", "gamma", "lambda_k", "lr", "eta", "batch_size", "z_dim",
-                                                   "h_dim", "filters", "seed", "device", "steps", "image_size")
+                                                   "h_dim", "filters", "seed", "device", "steps", "image_size",
+                                                   "began_pt_weight", "tanh_output", "ema")
                      if getattr(args, k) is not None}
         if args.lr_ramp is not None:
             overrides["lr_ramp_start"], overrides["lr_ramp_end"] = args.lr_ramp

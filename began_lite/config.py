@@ -153,6 +153,8 @@ class TrainConfig:
     skip: bool = False  # skip connections: upsampled first 8x8 tensor concatenated at every scale (§3.5)
     vanishing_residual: bool = False  # vanishing residuals during early training (§3.5)
     vanishing_steps: int = 16_000  # steps over which the residual carry falls from 1 to 0; our choice
+    tanh_output: bool = False  # tanh on every decoder's output (G and D's decoder), so images stay in (-1, 1).
+    #                            Deviation when True: the paper's last convolution has no activation (§3.5)
     # -- point data (chapter 7's 2-D mixtures; not in the BEGAN paper)
     data_dim: int = 0  # 0 = images (N, C, S, S) with the networks above; d >= 1 = points (N, d) with MLPs,
     #                    where image_size, channels, filters, repeat, skip, vanishing_* do not apply
@@ -237,6 +239,9 @@ class TrainConfig:
         need(integer("vanishing_steps") >= 1, "vanishing_steps", ">= 1")
         for flag in ("skip", "vanishing_residual"):  # a string such as "no" would silently mean True
             need(isinstance(getattr(self, flag), bool), flag, "True or False")
+        need(isinstance(self.tanh_output, bool), "tanh_output", "True or False")
+        need(not (self.tanh_output and isinstance(self.data_dim, int) and self.data_dim >= 1), "tanh_output",
+             "False when data_dim >= 1 (points are unbounded; the MLP networks have no tanh)")
         need(integer("data_dim") >= 0, "data_dim", ">= 0 (0 = images, d >= 1 = points of dimension d)")
         need(integer("mlp_hidden") >= 1, "mlp_hidden", ">= 1")
         if self.data_dim:  # the MLPs have no skip connections and no residual blocks to fade out

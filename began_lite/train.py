@@ -189,10 +189,11 @@ class Trainer:
         # The controller reads global means, so k agrees on all ranks; one host read for all numbers.
         values = distributed.all_reduce_mean(torch.stack([v.detach().float() for v in logs.values()]))
         logs = dict(zip(logs, values.tolist()))
-        if self.G_ema is not None:
+        if self.G_ema is not None:  # warm-up: decay min(ema, (1+t)/(10+t)), so the average forgets the init
+            decay = min(cfg.ema, (1.0 + self.step) / (10.0 + self.step))
             with torch.no_grad():
                 for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                    p_ema.lerp_(p, 1.0 - cfg.ema)
+                    p_ema.lerp_(p, 1.0 - decay)
                 for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                     b_ema.copy_(b)
         logs.update(self.objective.after_step(logs))
@@ -353,7 +354,7 @@ class Trainer:
 
     # Fields that shape the networks or the objective: a checkpoint's weights only fit its own.
     FIXED_ON_RESUME = ("objective", "image_size", "channels", "filters", "repeat", "z_dim", "h_dim", "skip",
-                       "vanishing_residual", "data_dim", "mlp_hidden", "ema")
+                       "vanishing_residual", "data_dim", "mlp_hidden", "ema", "tanh_output")
 
     @classmethod
     def from_checkpoint(cls, path, data: torch.Tensor, *, run_dir=None, **config_changes) -> "Trainer":

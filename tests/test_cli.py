@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import began_lite as bl
 from began_lite.__main__ import main
 
 TINY = ["--image-size", "8", "--filters", "4", "--z-dim", "4", "--h-dim", "4", "--batch-size", "8",
@@ -69,6 +70,33 @@ def test_eta_lr_ramp_and_adam_betas_flags_reach_the_run(tmp_path):
     assert lrs[:3] == [1e-3] * 3 and lrs[4] == pytest.approx((1e-3 + cfg["lr_min"]) / 2) and state["lr"] == cfg["lr_min"]
     assert main(["train", "--resume", str(out), "--eta", "1", "--no-progress"]) == 2  # a new run's setting
     assert main(["train", "--resume", str(out), "--adam-betas", "0.5", "0.999", "--no-progress"]) == 2
+
+
+def test_tanh_output_and_began_pt_weight_flags_reach_the_run(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "--dataset", "digits", "--steps", "4", "--out", str(out), "--tanh-output",
+                 "--began-pt-weight", "0", *TINY]) == 0
+    cfg = torch.load(out / "checkpoint.pt", weights_only=True)["config"]
+    assert (cfg["tanh_output"], cfg["began_pt_weight"]) == (True, 0.0)
+    npz = tmp_path / "s.npz"
+    assert main(["sample", "--checkpoint", str(out), "--n", "6", "--out", str(npz)]) == 0
+    assert main(["train", "--resume", str(out), "--no-tanh-output", "--no-progress"]) == 2  # a new run's setting
+    plain = tmp_path / "p"
+    assert main(["train", "--dataset", "digits", "--steps", "1", "--out", str(plain), "--no-tanh-output", *TINY]) == 0
+    assert torch.load(plain / "checkpoint.pt", weights_only=True)["config"]["tanh_output"] is False
+
+
+def test_checkpoint_from_before_tanh_output_still_loads(trained_run, tmp_path):
+    """Checkpoints written before the field existed have no tanh_output in their config: the default applies."""
+    state = torch.load(trained_run / "checkpoint.pt", weights_only=True)
+    del state["config"]["tanh_output"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    assert main(["sample", "--checkpoint", str(old), "--n", "4", "--out", str(tmp_path / "o.npz")]) == 0
+    from began_lite.train import Trainer
+
+    resumed = Trainer.from_checkpoint(old, bl.load_digits(8), run_dir=tmp_path / "resumed")
+    assert resumed.config.tanh_output is False and resumed.step == 6
 
 
 def test_evaluate_reports(trained_run, tmp_path):

@@ -239,6 +239,24 @@ def test_invalid_field_names_the_field(name, value):
         TrainConfig(**{name: value})
 
 
+@pytest.mark.parametrize("value", ["no", 1, 0, None])
+def test_tanh_output_must_be_a_bool(value):
+    with pytest.raises(ValueError, match=r"^tanh_output must be True or False"):
+        TrainConfig(tanh_output=value)
+
+
+def test_tanh_output_refused_for_points():
+    with pytest.raises(ValueError, match=r"^tanh_output must be False when data_dim >= 1"):
+        TrainConfig(data_dim=2, tanh_output=True)
+
+
+def test_config_without_tanh_output_loads_with_the_default():
+    """A checkpoint written before the field existed holds no tanh_output: it meant no tanh."""
+    d = TrainConfig.for_profile("quick").to_dict()
+    del d["tanh_output"]
+    assert TrainConfig.from_dict(d).tanh_output is False
+
+
 def test_lr_ramp_must_start_before_it_ends():
     with pytest.raises(ValueError, match=r"^lr_ramp_start must be >= 0 and below lr_ramp_end = 100"):
         TrainConfig(lr_ramp_start=100, lr_ramp_end=100)

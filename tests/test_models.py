@@ -142,6 +142,35 @@ def test_upsampling_is_nearest():
         assert torch.equal(i, up2(o))
 
 
+# --------------------------------------------------------------------------- tanh output (a deviation)
+def test_tanh_output_bounds_both_decoders_and_leaves_the_weights_alone():
+    torch.manual_seed(0)
+    plain_G, plain_D = Generator(small_config(16)), Discriminator(small_config(16))
+    tanh_G, tanh_D = Generator(small_config(16, tanh_output=True)), Discriminator(small_config(16, tanh_output=True))
+    tanh_G.load_state_dict(plain_G.state_dict())  # same parameters: the tanh adds none
+    tanh_D.load_state_dict(plain_D.state_dict())
+    with torch.no_grad():  # scale the last layers up so that the plain outputs leave [-1, 1]
+        for m in (plain_G, plain_D, tanh_G, tanh_D):
+            m.decoder.to_image.weight.mul_(50.0)
+    z, x = sample_z(8, Z), torch.rand(8, 1, 16, 16) * 2 - 1
+    g, d = plain_G(z), plain_D(x)
+    assert g.abs().max() > 1 and d.abs().max() > 1  # without the flag: unbounded, as before
+    assert torch.equal(tanh_G(z), torch.tanh(g)) and torch.equal(tanh_D(x), torch.tanh(d))
+    assert tanh_G(z).abs().max() < 1 and tanh_D(x).abs().max() < 1
+
+
+def test_tanh_output_is_off_by_default_and_not_on_the_encoder():
+    assert TrainConfig().tanh_output is False
+    assert Generator(small_config(8)).decoder.tanh_output is False
+    D = Discriminator(small_config(8, tanh_output=True))
+    assert D.decoder.tanh_output is True and not hasattr(D.encoder, "tanh_output")
+
+
+def test_decoder_tanh_output_must_be_a_bool():
+    with pytest.raises(ValueError, match=r"^tanh_output must be True or False"):
+        Decoder(4, image_size=8, channels=1, filters=4, repeat=1, tanh_output="yes")
+
+
 # --------------------------------------------------------------------------- skip connections
 @pytest.mark.parametrize("size", [8, 16, 32, 64])
 def test_skip_adds_n_input_channels_per_scale(size):

@@ -388,3 +388,19 @@ def test_cli_compile_flag_reaches_the_config(tmp_path, monkeypatch):
     assert main(["train", "--dataset", "digits", "--image-size", "8", "--filters", "4", "--steps", "1", "--compile",
                  "--device", "cpu", "--profile", "quick", "--no-progress", "--out", str(tmp_path / "r")]) == 0
     assert seen["compile"] is True
+
+
+def test_ema_warms_up_and_leaves_training_alone():
+    """The average's decay is min(ema, (1 + t) / (10 + t)) at step t, and keeping it changes no trained weight."""
+    data = bl.load_digits(8)
+    cfg = bl.TrainConfig(image_size=8, channels=1, filters=4, z_dim=4, h_dim=4, batch_size=8, device="cpu", steps=3)
+    plain, averaged = Trainer(cfg, data), Trainer(cfg.replace(ema=0.999), data)
+    expected = [p.detach().clone() for p in averaged.G.parameters()]
+    for t in range(3):
+        plain.train_step()
+        averaged.train_step()
+        decay = min(0.999, (1 + t) / (10 + t))
+        expected = [e + (1 - decay) * (p.detach() - e) for e, p in zip(expected, averaged.G.parameters())]
+    for e, p in zip(expected, averaged.G_ema.parameters()):
+        assert torch.allclose(e, p, atol=1e-6)
+    assert all(torch.equal(a, b) for a, b in zip(plain.G.parameters(), averaged.G.parameters()))
