@@ -193,11 +193,12 @@ def same_computation(provenance: dict) -> tuple[bool, str]:
     """
     here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
             "torch": str(torch.__version__)}
-    differ = [f"{key} {provenance.get(key, 'unknown')} (here {value})" for key, value in here.items()
+    differ = [f"{key} {provenance.get(key, 'unknown')}, here {value}" for key, value in here.items()
               if provenance.get(key) != value]
     if differ:
-        return False, "the record's " + ", ".join(differ)
-    return True, f"{here['cpu_capability']} kernels, {here['torch_threads']} thread(s), torch {here['torch']}"
+        return False, "recorded with " + "; ".join(differ)
+    threads = f"{here['torch_threads']} thread" + ("s" if here["torch_threads"] != 1 else "")
+    return True, f"{here['cpu_capability']} kernels, {threads}, torch {here['torch']}, as recorded"
 
 
 def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e-4, what: str = "rerun") -> str:
@@ -215,9 +216,10 @@ def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e
     catches a change of the code that moves a result by more than seed noise; a smaller one
     is caught only on a machine like the record's (``make test`` there, or CI's).
 
-    Returns the rule and why it applied, for the chapter to print: ``"exact to 0.0001: same
-    computation as the record (...)"`` or ``"within the seed spread: the record's ..."``.
-    Raises ``AssertionError`` when the rerun fails the rule.
+    Returns the rule and why it applied, for the chapter to print: ``"exact to a relative
+    0.0001 (AVX512 kernels, 1 thread, torch 2.13.0+cpu, as recorded)"`` or ``"within the
+    stored seeds' spread (recorded with cpu_capability AVX512, here AVX2)"``. Raises
+    ``AssertionError`` when the rerun fails the rule.
     """
     import numpy as np
 
@@ -228,7 +230,7 @@ def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e
             worst = float(np.max(np.abs(rerun - stored) / np.maximum(np.abs(stored), 1e-300)))
             raise AssertionError(f"{what}: not the stored result on the record's kernels ({why}): largest relative "
                                  f"difference {worst:.2e} > {rel_tol:g}")
-        return f"exact to {rel_tol:g}: same computation as the record ({why})"
+        return f"exact to a relative {rel_tol:g} ({why})"
     seeds = np.asarray(seed_values, dtype=float)
     if len(seeds) < 2:
         raise ValueError(f"{what}: a seed spread needs the values of at least 2 stored seeds, got {len(seeds)}")
@@ -237,7 +239,7 @@ def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e
     if not np.all(gap <= spread):
         raise AssertionError(f"{what}: {rerun} is {np.max(gap - spread):.4g} outside the stored seed spread "
                              f"(stored {stored}, seeds {seed_values}); computed elsewhere: {why}")
-    return f"within the seed spread: {why}"
+    return f"within the stored seeds' spread ({why})"
 
 
 def sweep(arms: dict[str, dict], seeds, steps: int, *, eval_every: int | None = None, profile: str = "quick",

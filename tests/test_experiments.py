@@ -134,8 +134,8 @@ def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_
     for prov in ({**here, "cpu_capability": other}, {**here, "torch_threads": here["torch_threads"] + 1},
                  {**here, "torch": "0.0.0"}, {k: v for k, v in here.items() if k != "cpu_capability"}):
         same, why = same_computation(prov)
-        assert not same and "here" in why
-        assert check_rerun({"provenance": prov}, 110.0, 50.0, seeds).startswith("within the seed spread")
+        assert not same and why.startswith("recorded with") and ", here " in why
+        assert check_rerun({"provenance": prov}, 110.0, 50.0, seeds).startswith("within the stored seeds' spread")
         assert check_rerun({"provenance": prov}, -20.0, 50.0, seeds).startswith("within")  # 70 away: the edge
         with pytest.raises(AssertionError, match="outside the stored seed spread"):
             check_rerun({"provenance": prov}, 121.0, 50.0, seeds)  # farther from its run than the seeds are apart
