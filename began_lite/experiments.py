@@ -175,10 +175,30 @@ def provenance() -> dict:
     return {"began_lite": __version__, "git_commit": commit, "torch": str(torch.__version__),
             "python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            # the CPU kernels torch picked (AVX512, AVX2, ...): another set changes the last bits of a sum
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "device": str(pick_device("auto")),
+            # the CPU kernels torch picked (AVX512, AVX2, ...) and the processor MKL and oneDNN pick theirs
+            # by: another changes the last bits of a sum (same_computation)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
+            "device": str(pick_device("auto")),
             "load_average": os.getloadavg()[0],  # other work on the machine inflates wall times
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def cpu_id() -> str | None:
+    """The processor's model name and a digest of its feature flags (Linux), else ``platform.processor()``.
+
+    MKL and oneDNN choose their kernels by these flags, below what ``get_cpu_capability()``
+    reports: two AVX512 machines of another model computed different last bits here (issue 16).
+    """
+    import platform
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or None
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = " ".join(sorted(fields.get("flags", "").split()))
+    return f"{fields.get('model name', '?')} (flags {hashlib.sha256(flags.encode()).hexdigest()[:12]})"
 
 
 def same_computation(provenance: dict) -> tuple[bool, str]:
@@ -186,17 +206,23 @@ def same_computation(provenance: dict) -> tuple[bool, str]:
 
     A CPU run is reproducible to the last bit only with the same CPU kernels
     (``torch.backends.cpu.get_cpu_capability()``: AVX512, AVX2, ...; ``ATEN_CPU_CAPABILITY``
-    picks another), the same thread count and the same torch version: each changes how a
+    picks another), the same processor (:func:`cpu_id`: MKL and oneDNN pick their own
+    kernels by it), the same thread count and the same torch version: each changes how a
     sum is split, and a GAN run carries the last-bit difference forward until it shows in
-    the second digit. A record without ``cpu_capability`` (recorded before it was stored,
-    and not backfilled) is unknown, so not the same.
+    the second digit. A record without one of these (``cpu_capability`` and ``cpu`` were
+    not recorded before issue 16) is unknown, so not the same.
     """
-    here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
-            "torch": str(torch.__version__)}
-    differ = [f"{key} {provenance.get(key, 'unknown')}, here {value}" for key, value in here.items()
-              if provenance.get(key) != value]
-    if differ:
-        return False, "recorded with " + "; ".join(differ)
+    here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
+            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+    missing = [key for key in here if provenance.get(key) is None]
+    differ = [f"{key} {provenance[key]}, here {value}" for key, value in here.items()
+              if key not in missing and provenance[key] != value]
+    if missing or differ:
+        why = ([f"not recorded: {', '.join(missing)}"] if missing else []) + (["recorded with " + "; ".join(differ)]
+                                                                             if differ else [])
+        if "cpu_capability" in missing:
+            why.append(f"here {here['cpu_capability']} kernels")
+        return False, "; ".join(why)
     threads = f"{here['torch_threads']} thread" + ("s" if here["torch_threads"] != 1 else "")
     return True, f"{here['cpu_capability']} kernels, {threads}, torch {here['torch']}, as recorded"
 
@@ -208,7 +234,7 @@ def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e
     computed), ``rerun`` is a number (or array) computed now, ``stored`` the same number of the stored
     run, and ``seed_values`` that number for every stored seed of the same arm at the same
     step (``stored`` among them). Where this process computes as the record's did (same CPU
-    kernels, threads and torch version: :func:`same_computation`), the rerun must agree
+    kernels and processor, threads and torch version: :func:`same_computation`), the rerun must agree
     exactly, to ``rel_tol``: a stored result the code no longer produces fails. Elsewhere
     the rerun is another draw of the same computation, and it must lie within the stored
     seed spread of ``stored``: ``|rerun - stored| <= max(seed_values) - min(seed_values)``,
