@@ -76,7 +76,7 @@ test: $(STAMP)
 # (issue 16): what another CPU computes. Trained networks then differ in their last bits, which a
 # GAN run carries into the second digit; the chapters mask those outputs (tag nbval-ignore-output,
 # book/sanitize.cfg), assert every claim within a measured margin, and check reruns of stored runs
-# exactly only where kernels, threads and torch match the record (began_lite.check_rerun).
+# exactly only where processor, kernels, threads and torch match the record (began_lite.check_rerun).
 # AVX512 here -> AVX2 (ATen and oneDNN); AVX2 -> the default kernels (ATen) and SSE4.1 (oneDNN).
 CAPABILITY = $(PY) -c 'import torch; print(torch.backends.cpu.get_cpu_capability())'
 nbval-foreign: $(STAMP)
