@@ -20,7 +20,8 @@ from .data import load_digits
 from .metrics import DigitClassifier, evaluate_digits, load_digit_classifier, mean_pairwise_l1
 from .train import Trainer
 
-__all__ = ["digit_classifier", "digit_run", "run_cache_dir", "score_digits", "RESULTS_DIR", "stored_result"]
+__all__ = ["check_rerun", "digit_classifier", "digit_run", "run_cache_dir", "score_digits", "RESULTS_DIR",
+           "stored_result"]
 
 # Where the documented `python -m began_lite experiment NAME ...` commands store their records
 # (README, "Stored results"); the chapters read them from here.
@@ -79,9 +80,10 @@ def _source_digest() -> str:
 
 
 def _run_key(config: TrainConfig, steps: int, fixed_k, n_eval: int, eval_every) -> str:
-    # The thread count is part of the computation: CPU kernels split sums differently with it.
+    # The thread count and the CPU kernels are part of the computation: they change the last bits of sums.
     spec = json.dumps({"config": config.to_dict(), "steps": steps, "fixed_k": fixed_k, "n_eval": n_eval,
-                       "eval_every": eval_every, "threads": torch.get_num_threads(), "source": _source_digest()},
+                       "eval_every": eval_every, "threads": torch.get_num_threads(),
+                       "cpu_capability": torch.backends.cpu.get_cpu_capability(), "source": _source_digest()},
                       sort_keys=True, default=str)
     return hashlib.sha256(spec.encode()).hexdigest()[:24]
 
@@ -172,9 +174,98 @@ def provenance() -> dict:
         commit = None
     return {"began_lite": __version__, "git_commit": commit, "torch": str(torch.__version__),
             "python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": str(pick_device("auto")),
+            "torch_threads": torch.get_num_threads(),
+            # the CPU kernels torch picked (AVX512, AVX2, ...) and the processor MKL and oneDNN pick theirs
+            # by: another changes the last bits of a sum (same_computation)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
+            "device": str(pick_device("auto")),
             "load_average": os.getloadavg()[0],  # other work on the machine inflates wall times
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def cpu_id() -> str | None:
+    """The processor's model name and a digest of its feature flags (Linux), else ``platform.processor()``.
+
+    MKL and oneDNN choose their kernels by these flags, below what ``get_cpu_capability()``
+    reports: two AVX512 machines of another model computed different last bits here (issue 16).
+    """
+    import platform
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or None
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = " ".join(sorted(fields.get("flags", "").split()))
+    return f"{fields.get('model name', '?')} (flags {hashlib.sha256(flags.encode()).hexdigest()[:12]})"
+
+
+def same_computation(provenance: dict) -> tuple[bool, str]:
+    """Whether this process computes what the record's did, bit for bit, and why (or why not).
+
+    A CPU run is reproducible to the last bit only with the same CPU kernels
+    (``torch.backends.cpu.get_cpu_capability()``: AVX512, AVX2, ...; ``ATEN_CPU_CAPABILITY``
+    picks another), the same processor (:func:`cpu_id`: MKL and oneDNN pick their own
+    kernels by it), the same thread count and the same torch version: each changes how a
+    sum is split, and a GAN run carries the last-bit difference forward until it shows in
+    the second digit. A record without one of these (``cpu_capability`` and ``cpu`` were
+    not recorded before issue 16) is unknown, so not the same.
+    """
+    here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
+            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+    missing = [key for key in here if provenance.get(key) is None]
+    differ = [f"{key} {provenance[key]}, here {value}" for key, value in here.items()
+              if key not in missing and provenance[key] != value]
+    if missing or differ:
+        why = ([f"not recorded: {', '.join(missing)}"] if missing else []) + (["recorded with " + "; ".join(differ)]
+                                                                             if differ else [])
+        if "cpu_capability" in missing:
+            why.append(f"here {here['cpu_capability']} kernels")
+        return False, "; ".join(why)
+    threads = f"{here['torch_threads']} thread" + ("s" if here["torch_threads"] != 1 else "")
+    return True, f"{here['cpu_capability']} kernels, {threads}, torch {here['torch']}, as recorded"
+
+
+def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e-4, what: str = "rerun") -> str:
+    """Check a rerun of part of a stored run against its record; return the rule that applied.
+
+    ``record`` is the stored record (:func:`stored_result`; its ``provenance`` says where it was
+    computed), ``rerun`` is a number (or array) computed now, ``stored`` the same number of the stored
+    run, and ``seed_values`` that number for every stored seed of the same arm at the same
+    step (``stored`` among them). Where this process computes as the record's did (same CPU
+    kernels and processor, threads and torch version: :func:`same_computation`), the rerun must agree
+    exactly, to ``rel_tol``: a stored result the code no longer produces fails. Elsewhere
+    the rerun is another draw of the same computation, and it must lie within the stored
+    seed spread of ``stored``: ``|rerun - stored| <= max(seed_values) - min(seed_values)``,
+    that is no farther from its stored run than the stored seeds are from each other. That
+    catches a change of the code that moves a result by more than seed noise; a smaller one
+    is caught only on a machine like the record's (``make test`` there, or CI's).
+
+    Returns the rule and why it applied, for the chapter to print: ``"exact to a relative
+    0.0001 (AVX512 kernels, 1 thread, torch 2.13.0+cpu, as recorded)"`` or ``"within the
+    stored seeds' spread (recorded with cpu_capability AVX512, here AVX2)"``. Raises
+    ``AssertionError`` when the rerun fails the rule.
+    """
+    import numpy as np
+
+    rerun, stored = np.asarray(rerun, dtype=float), np.asarray(stored, dtype=float)
+    same, why = same_computation(record["provenance"])
+    if same:
+        if not np.allclose(rerun, stored, rtol=rel_tol, atol=0.0):
+            worst = float(np.max(np.abs(rerun - stored) / np.maximum(np.abs(stored), 1e-300)))
+            raise AssertionError(f"{what}: not the stored result on the record's kernels ({why}): largest relative "
+                                 f"difference {worst:.2e} > {rel_tol:g}")
+        return f"exact to a relative {rel_tol:g} ({why})"
+    seeds = np.asarray(seed_values, dtype=float)
+    if len(seeds) < 2:
+        raise ValueError(f"{what}: a seed spread needs the values of at least 2 stored seeds, got {len(seeds)}")
+    spread = seeds.max(0) - seeds.min(0)
+    gap = np.abs(rerun - stored)
+    if not np.all(gap <= spread):
+        raise AssertionError(f"{what}: {rerun} is {np.max(gap - spread):.4g} outside the stored seed spread "
+                             f"(stored {stored}, seeds {seed_values}); computed elsewhere: {why}")
+    return f"within the stored seeds' spread ({why})"
 
 
 def sweep(arms: dict[str, dict], seeds, steps: int, *, eval_every: int | None = None, profile: str = "quick",

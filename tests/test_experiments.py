@@ -115,3 +115,47 @@ def test_stored_result_reads_the_record_the_command_wrote():
     assert stored_result("eta")["command"].startswith("python -m began_lite experiment eta ")
     with pytest.raises(FileNotFoundError, match=r"no stored result .*nope\.json.*experiment nope"):
         stored_result("nope")
+
+
+def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_elsewhere():
+    from began_lite.experiments import check_rerun, cpu_id, same_computation
+
+    here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
+            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__)}
+    assert same_computation(here)[0]
+    record = {"provenance": here}
+    seeds = [50.0, 120.0, 80.0]  # the stored arm's seeds at the rerun's step: spread 70
+    # the record's machine: exact to rel_tol, nothing looser
+    assert check_rerun(record, 50.004, 50.0, seeds).startswith("exact")
+    with pytest.raises(AssertionError, match="not the stored result"):
+        check_rerun(record, 50.01, 50.0, seeds)  # 2e-4 > 1e-4, though well inside the spread
+    # any of the four differing, or unknown (records made before issue 16 have neither cpu_capability nor cpu),
+    # -> the seed spread
+    other = "AVX2" if here["cpu_capability"] != "AVX2" else "DEFAULT"
+    for prov in ({**here, "cpu_capability": other}, {**here, "cpu": "another processor"},
+                 {**here, "torch_threads": here["torch_threads"] + 1}, {**here, "torch": "0.0.0"},
+                 {k: v for k, v in here.items() if k not in ("cpu_capability", "cpu")}):
+        same, why = same_computation(prov)
+        assert not same and (why.startswith("recorded with") and ", here " in why
+                             or why == f"not recorded: cpu_capability, cpu; here {here['cpu_capability']} kernels")
+        assert check_rerun({"provenance": prov}, 110.0, 50.0, seeds).startswith("within the stored seeds' spread")
+        assert check_rerun({"provenance": prov}, -20.0, 50.0, seeds).startswith("within")  # 70 away: the edge
+        with pytest.raises(AssertionError, match="outside the stored seed spread"):
+            check_rerun({"provenance": prov}, 121.0, 50.0, seeds)  # farther from its run than the seeds are apart
+        with pytest.raises(ValueError, match="at least 2 stored seeds"):
+            check_rerun({"provenance": prov}, 50.0, 50.0, [50.0])
+    # arrays: element by element
+    prov = {**here, "cpu_capability": other}
+    assert check_rerun({"provenance": prov}, [1.0, 2.5], [1.1, 2.0], [[1.1, 2.0], [1.3, 3.0]]).startswith("within")
+    with pytest.raises(AssertionError):
+        check_rerun({"provenance": prov}, [1.0, 2.5], [1.1, 2.0], [[1.1, 2.0], [1.15, 3.0]])
+
+
+def test_provenance_records_what_makes_a_run_reproducible():
+    from began_lite.experiments import cpu_id, provenance, same_computation
+
+    prov = provenance()
+    assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["cpu"] == cpu_id()
+    assert prov["torch_threads"] == torch.get_num_threads() and prov["torch"] == str(torch.__version__)
+    assert same_computation(prov) == same_computation(json.loads(json.dumps(prov)))
+    assert same_computation(prov)[0]
