@@ -105,8 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the report as JSON")
 
     x = sub.add_parser("experiment", help="run a stored experiment of chapters 5-7 and store its results (JSON)")
-    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "eta", "faces", "mixtures"), metavar="NAME",
-                   help="gamma-sweep, objectives, eta (digits; runs shared by them are trained once) and/or faces "
+    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "eta", "k-pinned", "architecture", "faces", "mixtures"),
+                   metavar="NAME",
+                   help="gamma-sweep, objectives, eta, k-pinned, architecture (digits; runs shared by them are "
+                        "trained once) and/or faces "
                         "(the bundled LFW faces at 32x32, first seed only) and/or mixtures (2-D ring and grid, "
                         "BEGAN and EBGAN, the MIXTURE settings; --steps and --eval-every do not apply)")
     x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")

@@ -154,6 +154,11 @@ EXPERIMENTS: dict[str, dict[str, dict]] = {
     "gamma-sweep": {f"gamma={g}": {"gamma": g} for g in (0.3, 0.5, 0.7, 1.0)},
     "objectives": {"BEGAN": {}, "EBGAN": {"objective": "ebgan"}},
     "eta": {"eta=2": {"eta": 2}, "eta=2 lambda_k=0.1": {"eta": 2, "lambda_k": 0.1}},
+    # chapter 4: the controller against k pinned at 0 and at 1 (an arm's "fixed_k" goes to digit_run)
+    "k-pinned": {"controlled": {}, "k=0": {"fixed_k": 0.0}, "k=1": {"fixed_k": 1.0}},
+    # chapter 6: the paper's two optional architecture changes (§3.5), at the chapter's 600 steps
+    "architecture": {"plain": {}, "skip": {"skip": True},
+                     "vanishing residuals": {"vanishing_residual": True, "vanishing_steps": 600}},
 }
 
 
