@@ -125,7 +125,9 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
             h = tr.history
             m = tr.objective.schedule_measure  # EBGAN has no M_global: BEGAN's formula on its energies
             point = {"step": tr.step, "m_global": float(h[m][-eval_every:].mean()),
-                     "gamma_realised": float(h["gamma_realised"][-eval_every:].mean()), "k": logs.get("k", 0.0)}
+                     "gamma_realised": float(h["gamma_realised"][-eval_every:].mean()), "k": logs.get("k", 0.0),
+                     "loss_real": float(h["loss_real"][-eval_every:].mean()),
+                     "loss_fake": float(h["loss_fake"][-eval_every:].mean())}
             point.update(score_digits(tr.sample(n_eval, seed=12345)))
             trajectory.append(point)
 
@@ -150,6 +152,15 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
 # gamma-sweep and objectives: chapter 7. eta: chapter 5, the squared-error loss with the quick
 # profile's lambda_k and with a ten times larger one (the quick profile itself, eta = 1, is the
 # gamma=1.0 arm of gamma-sweep).
+# The paper's settings on the quick profile's 16x16 digits and networks (n = 16, two convolutions per
+# scale), and the quick profile's departures from them, one entry per deviation of config.QUICK.
+PAPER_DIGITS: dict = {"z_dim": 64, "h_dim": 64, "gamma": 0.5, "lambda_k": 0.001, "lr": 1e-4,
+                      "adam_betas": (0.9, 0.999), "batch_size": 16, "tanh_output": False}
+QUICK_CHANGES: dict[str, dict] = {
+    "h = z = 16": {"z_dim": 16, "h_dim": 16}, "gamma = 1": {"gamma": 1.0}, "lambda_k = 0.01": {"lambda_k": 0.01},
+    "Adam 2e-4, beta1 0.5": {"lr": 2e-4, "adam_betas": (0.5, 0.999)}, "batch 32": {"batch_size": 32},
+    "tanh": {"tanh_output": True},
+}
 EXPERIMENTS: dict[str, dict[str, dict]] = {
     "gamma-sweep": {f"gamma={g}": {"gamma": g} for g in (0.3, 0.5, 0.7, 1.0)},
     "objectives": {"BEGAN": {}, "EBGAN": {"objective": "ebgan"}},
@@ -159,6 +170,11 @@ EXPERIMENTS: dict[str, dict[str, dict]] = {
     # chapter 6: the paper's two optional architecture changes (§3.5), at the chapter's 600 steps
     "architecture": {"plain": {}, "skip": {"skip": True},
                      "vanishing residuals": {"vanishing_residual": True, "vanishing_steps": 600}},
+    # chapter 6: from the paper's settings (§4.1, no output activation) to the quick profile, each change alone
+    "paper-ablation": {"paper": PAPER_DIGITS, "quick profile": {},
+                       **{f"paper + {name}": {**PAPER_DIGITS, **change} for name, change in QUICK_CHANGES.items()}},
+    # chapter 6: the code sizes N_z = N_h
+    "latent-size": {f"N_z=N_h={n}": {"z_dim": n, "h_dim": n} for n in (4, 8, 16, 32, 64)},
 }
 
 
