@@ -105,10 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the report as JSON")
 
     x = sub.add_parser("experiment", help="run a stored experiment of chapters 5-7 and store its results (JSON)")
-    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "eta", "k-pinned", "ebgan-margins", "architecture", "paper-ablation",
+    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture", "paper-ablation",
                             "latent-size", "faces", "mixtures"),
                    metavar="NAME",
-                   help="gamma-sweep, objectives, eta, k-pinned, ebgan-margins, architecture, paper-ablation, latent-size (digits; "
+                   help="gamma-sweep, objectives, eta, k-pinned, gain, ebgan-margins, architecture, paper-ablation, latent-size (digits; "
                         "runs shared by them are "
                         "trained once) and/or faces "
                         "(the bundled LFW faces at 32x32, first seed only) and/or mixtures (2-D ring and grid, "

@@ -167,6 +167,8 @@ EXPERIMENTS: dict[str, dict[str, dict]] = {
     "eta": {"eta=2": {"eta": 2}, "eta=2 lambda_k=0.1": {"eta": 2, "lambda_k": 0.1}},
     # chapter 4: the controller against k pinned at 0 and at 1 (an arm's "fixed_k" goes to digit_run)
     "k-pinned": {"controlled": {}, "k=0": {"fixed_k": 0.0}, "k=1": {"fixed_k": 1.0}},
+    # chapter 5: the paper's gain against the quick profile's, at the chapter's 600 steps
+    "gain": {"lambda_k=0.001": {"lambda_k": 0.001}, "lambda_k=0.01": {}},
     # chapter 3: EBGAN's fixed margin, at two values (no pulling-away term), at the chapter's 600 steps
     "ebgan-margins": {f"m={m}": {"objective": "ebgan", "margin": m, "pt_weight": 0.0} for m in (0.2, 0.6)},
     # chapter 6: the paper's two optional architecture changes (§3.5), at the chapter's 600 steps
