@@ -105,9 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the report as JSON")
 
     x = sub.add_parser("experiment", help="run a stored experiment of chapters 5-7 and store its results (JSON)")
-    x.add_argument("names", nargs="+", choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture", "paper-ablation",
-                            "latent-size", "faces", "mixtures"),
-                   metavar="NAME",
+    x.add_argument("names", nargs="+", metavar="NAME",
+                   choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture",
+                            "paper-ablation", "latent-size", "faces", "mixtures"),
                    help="gamma-sweep, objectives, eta, k-pinned, gain, ebgan-margins, architecture, paper-ablation, latent-size (digits; "
                         "runs shared by them are "
                         "trained once) and/or faces "
