@@ -108,11 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("names", nargs="+", metavar="NAME",
                    choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture",
                             "paper-ablation", "latent-size", "faces", "mixtures"),
-                   help="gamma-sweep, objectives, eta, k-pinned, gain, ebgan-margins, architecture, paper-ablation, latent-size (digits; "
-                        "runs shared by them are "
-                        "trained once) and/or faces "
-                        "(the bundled LFW faces at 32x32, first seed only) and/or mixtures (2-D ring and grid, "
-                        "BEGAN and EBGAN, the MIXTURE settings; --steps and --eval-every do not apply)")
+                   help="digit experiments (runs shared by them are trained once): gamma-sweep, objectives, eta, "
+                        "k-pinned, gain, ebgan-margins, architecture, paper-ablation, latent-size; faces (the "
+                        "bundled LFW faces at 32x32, first seed only); mixtures (2-D ring and grid, BEGAN and "
+                        "EBGAN, the MIXTURE settings; --steps and --eval-every do not apply)")
     x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")
     x.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     x.add_argument("--eval-every", type=int, default=250, dest="eval_every", help="score every N steps (>= 1)")
