@@ -14,6 +14,7 @@ from .data import load_digits, load_faces, mixture_modes
 from .equilibrium import EquilibriumController, simulate_controller
 from .losses import began_losses, ebgan_losses, pulling_away_term, reconstruction_loss
 from .models import Discriminator, Generator, count_parameters, sample_z
+from .objectives import BEGANObjective, EBGANObjective
 from .schedules import PlateauHalver
 from .step import TrainingDiverged, gan_step
 from .train import Trainer
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 # name -> module, imported on first use (PEP 562)
 _LAZY = {
     **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "stored_result", "check_rerun", "RESULTS_DIR",
-                     "EXPERIMENTS", "digit_classifier"], "experiments"),
+                     "EXPERIMENTS", "digit_classifier", "score_digits"], "experiments"),
     **dict.fromkeys(["effective_pixels", "normality_stats", "mean_pairwise_l1", "digit_features",
                      "frechet_distance"], "metrics"),
     **dict.fromkeys(["interpolate", "invert"], "latent"),
@@ -45,6 +46,8 @@ def __getattr__(name):
 __all__ = [
     # the step, the loop and its settings (chapters 3-7)
     "gan_step", "Trainer", "TrainConfig", "TrainingDiverged", "PlateauHalver", "seed_everything",
+    # the two objectives the step plugs in (chapter 4 subclasses BEGAN's into option (a))
+    "BEGANObjective", "EBGANObjective",
     # data
     "load_digits", "load_faces", "mixture_modes",
     # the maths: losses, the controller, Wasserstein distances (chapters 1-5)
