@@ -14,7 +14,7 @@ from .data import load_digits, load_faces, mixture_modes
 from .equilibrium import EquilibriumController, simulate_controller
 from .losses import began_losses, ebgan_losses, pulling_away_term, reconstruction_loss
 from .models import Discriminator, Generator, count_parameters, sample_z
-from .objectives import BEGANObjective, EBGANObjective
+from .objectives import BEGANObjective
 from .schedules import PlateauHalver
 from .step import TrainingDiverged, gan_step
 from .train import Trainer
@@ -46,8 +46,8 @@ def __getattr__(name):
 __all__ = [
     # the step, the loop and its settings (chapters 3-7)
     "gan_step", "Trainer", "TrainConfig", "TrainingDiverged", "PlateauHalver", "seed_everything",
-    # the two objectives the step plugs in (chapter 4 subclasses BEGAN's into option (a))
-    "BEGANObjective", "EBGANObjective",
+    # the objective the step plugs in (chapter 4 subclasses it into option (a))
+    "BEGANObjective",
     # data
     "load_digits", "load_faces", "mixture_modes",
     # the maths: losses, the controller, Wasserstein distances (chapters 1-5)
