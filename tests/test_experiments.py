@@ -110,8 +110,14 @@ def test_eta_experiment_changes_only_the_loss_exponent_and_the_gain(tmp_path, ca
 def test_stored_result_reads_the_record_the_command_wrote():
     from began_lite.experiments import RESULTS_DIR, stored_result
 
-    for name in ("gamma-sweep", "objectives", "eta", "faces", "mixtures"):  # what the chapters read
+    from began_lite.experiments import EXPERIMENTS
+
+    for name in (*EXPERIMENTS, "faces", "mixtures", "recipe-verdicts"):  # what the chapters read
         assert stored_result(name) == json.loads((RESULTS_DIR / f"{name}.json").read_text())
+    for name, arms in EXPERIMENTS.items():  # each stored digit experiment was made with today's arms and seeds 0-2
+        record = stored_result(name)
+        assert record["arms"] == json.loads(json.dumps(arms)) and record["seeds"] == [0, 1, 2], name
+        assert record["command"].startswith(f"python -m began_lite experiment {name} "), name
     assert stored_result("eta")["command"].startswith("python -m began_lite experiment eta ")
     with pytest.raises(FileNotFoundError, match=r"no stored result .*nope\.json.*experiment nope"):
         stored_result("nope")
