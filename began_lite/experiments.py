@@ -261,14 +261,16 @@ def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e
     step (``stored`` among them). Where this process computes as the record's did (same CPU
     kernels and processor, threads and torch version: :func:`same_computation`), the rerun must agree
     exactly, to ``rel_tol``: a stored result the code no longer produces fails. Elsewhere
-    the rerun is another draw of the same computation, and it must lie within the stored
-    seed spread of ``stored``: ``|rerun - stored| <= max(seed_values) - min(seed_values)``,
-    that is no farther from its stored run than the stored seeds are from each other. That
-    catches a change of the code that moves a result by more than seed noise; a smaller one
-    is caught only on a machine like the record's (``make test`` there, or CI's).
+    the rerun is another draw of the same computation, and it must lie within twice the
+    stored seed spread of ``stored``: ``|rerun - stored| <= 2 (max(seed_values) - min(seed_values))``.
+    Twice, because the range of three draws is a short ruler: a fourth draw falls outside the
+    range of three half the time (measured: chapter 5's collapsed runs at the paper's gain,
+    seeds within 11 of each other, and seed 0 rerun on AVX2 kernels 11.4 from its stored value).
+    That catches a change of the code that moves a result by more than seed noise; a smaller
+    one is caught only on a machine like the record's (``make test`` there, or CI's).
 
     Returns the rule and why it applied, for the chapter to print: ``"exact to a relative
-    0.0001 (AVX512 kernels, 1 thread, torch 2.13.0+cpu, as recorded)"`` or ``"within the
+    0.0001 (AVX512 kernels, 1 thread, torch 2.13.0+cpu, as recorded)"`` or ``"within twice the
     stored seeds' spread (recorded with cpu_capability AVX512, here AVX2)"``. Raises
     ``AssertionError`` when the rerun fails the rule.
     """
@@ -287,10 +289,10 @@ def check_rerun(record: dict, rerun, stored, seed_values, *, rel_tol: float = 1e
         raise ValueError(f"{what}: a seed spread needs the values of at least 2 stored seeds, got {len(seeds)}")
     spread = seeds.max(0) - seeds.min(0)
     gap = np.abs(rerun - stored)
-    if not np.all(gap <= spread):
-        raise AssertionError(f"{what}: {rerun} is {np.max(gap - spread):.4g} outside the stored seed spread "
-                             f"(stored {stored}, seeds {seed_values}); computed elsewhere: {why}")
-    return f"within the stored seeds' spread ({why})"
+    if not np.all(gap <= 2 * spread):
+        raise AssertionError(f"{what}: {rerun} is {np.max(gap - 2 * spread):.4g} outside twice the stored seed "
+                             f"spread (stored {stored}, seeds {seed_values}); computed elsewhere: {why}")
+    return f"within twice the stored seeds' spread ({why})"
 
 
 def sweep(arms: dict[str, dict], seeds, steps: int, *, eval_every: int | None = None, profile: str = "quick",

@@ -144,10 +144,10 @@ def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_
         same, why = same_computation(prov)
         assert not same and (why.startswith("recorded with") and ", here " in why
                              or why == f"not recorded: cpu_capability, cpu; here {here['cpu_capability']} kernels")
-        assert check_rerun({"provenance": prov}, 110.0, 50.0, seeds).startswith("within the stored seeds' spread")
-        assert check_rerun({"provenance": prov}, -20.0, 50.0, seeds).startswith("within")  # 70 away: the edge
-        with pytest.raises(AssertionError, match="outside the stored seed spread"):
-            check_rerun({"provenance": prov}, 121.0, 50.0, seeds)  # farther from its run than the seeds are apart
+        assert check_rerun({"provenance": prov}, 110.0, 50.0, seeds).startswith("within twice the stored seeds' spread")
+        assert check_rerun({"provenance": prov}, -90.0, 50.0, seeds).startswith("within")  # 140 away: the edge
+        with pytest.raises(AssertionError, match="outside twice the stored seed spread"):
+            check_rerun({"provenance": prov}, 191.0, 50.0, seeds)  # farther from its run than twice the seeds' range
         with pytest.raises(ValueError, match="at least 2 stored seeds"):
             check_rerun({"provenance": prov}, 50.0, 50.0, [50.0])
     # arrays: element by element
