@@ -15,7 +15,8 @@ Options from §3.5: ``skip`` concatenates the upsampled first 8x8 tensor after e
 upsampling; ``vanishing_residual`` makes each convolution after the first in a block
 ``x <- carry * x + (1 - carry) * elu(conv(x))`` where the trainer lowers ``carry`` from 1 to 0.
 
-Deviation: ``tanh_output`` (off by default) puts a tanh on the last convolution of every
+Deviation: ``tanh_output`` (off in ``TrainConfig``'s defaults and the full profile, on in the
+quick profile) puts a tanh on the last convolution of every
 decoder, G's and D's, so generated images and D's reconstructions lie in (-1, 1) like the
 data. The paper's decoder ends without an activation. Why it is offered: issue 16 reports
 that short quick-profile runs of the paper's objective on 16x16 digits collapsed to 3-7
