@@ -178,6 +178,12 @@ EXPERIMENTS: dict[str, dict[str, dict]] = {
     # chapter 6: from the paper's settings (§4.1, no output activation) to the quick profile, each change alone
     "paper-ablation": {"paper": PAPER_DIGITS, "quick profile": {},
                        **{f"paper + {name}": {**PAPER_DIGITS, **change} for name, change in QUICK_CHANGES.items()}},
+    # chapter 5: the same departures one at a time, cumulatively (path k: the first k changes together;
+    # path 1 is "paper + h = z = 16" and path 6 the quick profile, both in paper-ablation)
+    "paper-path": {f"path {i}: + {name}": {**PAPER_DIGITS, **{k: v for n in list(QUICK_CHANGES)[:i] for k, v in QUICK_CHANGES[n].items()}}
+                   for i, name in enumerate(QUICK_CHANGES, 1) if 1 < i < len(QUICK_CHANGES)},
+    # chapter 5: the quick profile with one departure undone (the paper's value of that field back)
+    "profile-minus-one": {f"quick profile - {name}": {k: PAPER_DIGITS[k] for k in keys} for name, keys in _DEPARTURES.items()},
     # chapter 6: the code sizes N_z = N_h
     "latent-size": {f"N_z=N_h={n}": {"z_dim": n, "h_dim": n} for n in (4, 8, 16, 32, 64)},
 }
