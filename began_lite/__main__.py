@@ -107,12 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     x = sub.add_parser("experiment", help="run a stored experiment of chapters 5-7 and store its results (JSON)")
     x.add_argument("names", nargs="+", metavar="NAME",
                    choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture",
-                            "paper-ablation", "paper-path", "profile-minus-one", "latent-size", "faces", "mixtures"),
+                            "paper-ablation", "paper-path", "profile-minus-one", "latent-size", "faces", "mixtures",
+                            "showcase"),
                    help="digit experiments (runs shared by them are trained once): gamma-sweep, objectives, eta, "
                         "k-pinned, gain, ebgan-margins, architecture, paper-ablation, paper-path, profile-minus-one, "
                         "latent-size; faces (the "
                         "bundled LFW faces at 32x32, first seed only); mixtures (2-D ring and grid, BEGAN and "
-                        "EBGAN, the MIXTURE settings; --steps and --eval-every do not apply)")
+                        "EBGAN, the MIXTURE settings; --steps and --eval-every do not apply); showcase (the best "
+                        "digits of the package in 20 minutes of one thread, first seed only: stores G's weights)")
     x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")
     x.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     x.add_argument("--eval-every", type=int, default=250, dest="eval_every", help="score every N steps (>= 1)")
