@@ -165,3 +165,33 @@ def test_provenance_records_what_makes_a_run_reproducible():
     assert prov["torch_threads"] == torch.get_num_threads() and prov["torch"] == str(torch.__version__)
     assert same_computation(prov) == same_computation(json.loads(json.dumps(prov)))
     assert same_computation(prov)[0]
+
+
+def test_showcase_record_stores_a_generator_that_samples_what_was_scored(tmp_path, monkeypatch):
+    """The showcase's weights reload (weights_only) into a generator that draws the very samples the run scored."""
+    from began_lite.checkpoint import save_checkpoint
+    from began_lite.experiments import load_showcase, score_digits, showcase_record
+    from began_lite.models import sample_z
+
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    record, weights, png = showcase_record(4, eval_every=2, check_steps=2, check_seeds=(0, 1), **TINY)
+    assert [p["step"] for p in record["trajectory"]] == [2, 4]
+    assert [f["seed"] for f in record["first_steps"]] == [0, 1] and png.startswith(b"\x89PNG")
+    assert record["settings"]["ema"] == 0.999 and record["config"]["ema"] == 0.999
+    save_checkpoint(weights, tmp_path / "showcase.pt")
+    G = load_showcase(tmp_path / "showcase.pt")
+    z = sample_z(1000, record["config"]["z_dim"], generator=torch.Generator().manual_seed(12345))
+    with torch.no_grad():
+        x = torch.cat([G(c) for c in z.split(256)]).clamp(-1, 1)
+    assert score_digits(x)["frechet"] == pytest.approx(record["final"]["frechet"], rel=1e-9)
+
+
+def test_the_stored_showcase_is_the_documented_one():
+    from began_lite.experiments import SHOWCASE, SHOWCASE_PATH, load_showcase, stored_result
+
+    record = stored_result("showcase")
+    assert record["settings"] == json.loads(json.dumps(SHOWCASE)) and record["wall_seconds"] < 20 * 60
+    assert record["command"] == (f"python -m began_lite experiment showcase --steps {record['steps']} --seeds 0 "
+                                 f"--eval-every 250 --out data/results")
+    assert SHOWCASE_PATH.stat().st_size < 1_000_000  # a small file
+    assert sum(p.numel() for p in load_showcase().parameters()) > 0
