@@ -444,8 +444,8 @@ def showcase_record(steps: int, *, seed: int = 0, eval_every: int = 1000, check_
         _, short = digit_run(check_steps, seed=s, **settings)
         first.append({"seed": s, **{k: v for k, v in short.items() if k not in ("cached",)}})
     real = _digits(trainer.config.image_size)[torch.randperm(1797, generator=torch.Generator().manual_seed(0))[:64]]
-    grid = np.concatenate([image_grid(real, nrow=8), np.ones((image_grid(real, nrow=8).shape[0], 4)),
-                           image_grid(trainer.sample(64, seed=0), nrow=8)], axis=1)
+    real_grid = image_grid(real, nrow=8)
+    grid = np.concatenate([real_grid, np.ones((real_grid.shape[0], 4)), image_grid(trainer.sample(64, seed=0), nrow=8)], axis=1)
     buf = io.BytesIO()
     image = Image.fromarray((grid * 255).round().astype(np.uint8))
     image.resize((3 * image.width, 3 * image.height), Image.Resampling.NEAREST).save(buf, format="PNG")  # crisp pixels
