@@ -195,3 +195,28 @@ def test_the_stored_showcase_is_the_documented_one():
                                  f"--eval-every 250 --out data/results")
     assert SHOWCASE_PATH.stat().st_size < 1_000_000  # a small file
     assert sum(p.numel() for p in load_showcase().parameters()) > 0
+
+
+def test_faces_flip_trains_on_the_faces_and_their_mirror_images(monkeypatch):
+    import began_lite.experiments as ex
+    from began_lite.data import load_faces
+
+    seen = {}
+    real_trainer = ex.Trainer
+
+    def spy(config, data, **kw):
+        seen["data"] = data
+        return real_trainer(config, data, **kw)
+
+    monkeypatch.setattr(ex, "Trainer", spy)
+    faces = load_faces(16)
+    ex.faces_run(1, image_size=16, flip=True)
+    assert seen["data"].shape == (200, 1, 16, 16)
+    assert torch.equal(seen["data"][:100], faces) and torch.equal(seen["data"][100:], faces.flip(-1))
+    assert not torch.equal(faces, faces.flip(-1))  # the mirror images are new images
+    ex.faces_run(1, image_size=16)
+    assert torch.equal(seen["data"], faces)
+    with pytest.raises(ValueError, match=r"^flip must be True or False, got 'yes'"):
+        ex.faces_run(1, image_size=16, flip="yes")
+    record, png = ex.faces_record(2, image_size=16, flip=True)
+    assert record["experiment"] == "faces-flip" and record["flip"] is True and png[:4] == b"\x89PNG"
