@@ -26,7 +26,7 @@ MIXTURE_POINTS = 100_000  # training points drawn once (seed 0) from the mixture
 # Options that set up a new run; `train --resume` continues with the checkpoint's own.
 NEW_RUN_ONLY = ("dataset", "data", "mixture", "image_size", "channels", "out", "objective", "gamma", "lambda_k",
                 "lr", "lr_ramp", "adam_betas", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile",
-                "began_pt_weight", "tanh_output", "ema")
+                "began_pt_weight", "tanh_output", "ema", "shift")
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT, as shells report it)
 
 
@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--ema", type=float,
                    help="decay in [0, 1) of a moving average of G's weights that `sample` draws from, warmed up "
                         "as min(EMA, (1+t)/(10+t)) at step t (profile default; 0 = off, the paper's)")
+    t.add_argument("--shift", type=int,
+                   help="D sees every image, real or generated, moved by a random offset of up to SHIFT pixels per "
+                        "axis, an integer in [0, image size / 4] (profile default; 0 = off, the paper's)")
     t.add_argument("--batch-size", type=int, dest="batch_size")
     t.add_argument("--z-dim", type=int, dest="z_dim")
     t.add_argument("--h-dim", type=int, dest="h_dim")
@@ -237,7 +240,7 @@ def _train(args) -> int:
                     raise ValueError(f"{flag}: --{flag} does not apply to --dataset mixture (2-D points, MLP networks)")
         overrides = {k: getattr(args, k) for k in ("objective", "gamma", "lambda_k", "lr", "eta", "batch_size", "z_dim",
                                                    "h_dim", "filters", "seed", "device", "steps", "image_size",
-                                                   "began_pt_weight", "tanh_output", "ema")
+                                                   "began_pt_weight", "tanh_output", "ema", "shift")
                      if getattr(args, k) is not None}
         if args.lr_ramp is not None:
             overrides["lr_ramp_start"], overrides["lr_ramp_end"] = args.lr_ramp

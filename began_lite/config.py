@@ -169,6 +169,8 @@ class TrainConfig:
     lr_ramp_start: int = 0  # with lr_ramp_end > 0: hold lr up to this step, then fall linearly ...
     lr_ramp_end: int = 0  # ... to lr_min at this step, instead of halving on stalls; 0 = off (a deviation when on)
     batch_size: int = 16  # §4.1
+    shift: int = 0  # D sees every image, real or generated, moved by a random offset of up to this many pixels per
+    #                 axis (differentiable augmentation, began_lite.augment); 0 = the paper's (a deviation when > 0)
     ema: float = 0.0  # decay of an exponential moving average of G's weights used for sampling; 0 = off (the paper has none)
     steps: int = 100_000  # total generator/discriminator updates; the paper trains for ~100k+
 
@@ -253,6 +255,9 @@ class TrainConfig:
         need(0 <= integer("lr_ramp_start") and (self.lr_ramp_end == 0 or self.lr_ramp_start < self.lr_ramp_end),
              "lr_ramp_start", f">= 0 and below lr_ramp_end = {self.lr_ramp_end}")
         need(integer("batch_size") >= 1, "batch_size", ">= 1")
+        need(0 <= integer("shift") <= (0 if self.data_dim else self.image_size // 4), "shift",
+             "0 when data_dim >= 1 (points are not images)" if self.data_dim
+             else f"an integer in [0, image_size / 4 = {self.image_size // 4}]")
         need(0.0 <= number("ema") < 1.0, "ema", "in [0, 1)")
         need(integer("steps") >= 0, "steps", ">= 0")
         need(0 <= integer("seed") < 2**63, "seed", "an integer in [0, 2**63)")

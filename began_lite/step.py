@@ -34,7 +34,8 @@ def _update(name: str, loss: torch.Tensor, opt, scaler) -> None:
         scaler.update()
 
 
-def gan_step(G, D, opt_d, opt_g, objective, real, z_d, z_g, ctx=contextlib.nullcontext(), scalers=(None, None)):
+def gan_step(G, D, opt_d, opt_g, objective, real, z_d, z_g, ctx=contextlib.nullcontext(), scalers=(None, None),
+             augment=None):
     r"""One D update, then one G update. Returns the step's numbers (tensors) for the log.
 
     With L(v) = |v - D(v)|^eta, D's reconstruction loss (EBGAN calls it the energy):
@@ -47,22 +48,25 @@ def gan_step(G, D, opt_d, opt_g, objective, real, z_d, z_g, ctx=contextlib.nullc
     1. L_D must not reach G: the fake batch of the D step is made under ``no_grad``.
     2. L_G must reach G *through* D without moving D: D is frozen (``requires_grad_(False)``),
        not skipped or detached, and only G's optimizer steps.
+    ``augment`` is T of :mod:`began_lite.augment`: every image D sees, real or generated, in
+    both updates, goes through it (``None``: the identity, the paper's BEGAN).
     ``ctx`` is the autocast context (nanoGPT's ``ctx``); ``scalers`` holds D's and G's
     float16 ``GradScaler`` (or ``None``). D may be wrapped in DistributedDataParallel: the
     frozen pass goes through its ``module``, since no gradient of D is wanted there.
     """
     scaler_d, scaler_g = scalers
+    T = augment or (lambda x: x)
     with torch.no_grad(), ctx:
         fake = G(z_d)  # (B, C, H, W) without a graph: nothing of L_D can flow into G
     with ctx:
-        loss_d, logs = objective.d_loss(D, real, fake)
+        loss_d, logs = objective.d_loss(D, T(real), T(fake))
     _update("L_D", loss_d, opt_d, scaler_d)
 
     D_frozen = getattr(D, "module", D)
     D_frozen.requires_grad_(False)
     try:
         with ctx:
-            loss_g, logs_g = objective.g_loss(D_frozen, G(z_g))  # the graph runs through D into G
+            loss_g, logs_g = objective.g_loss(D_frozen, T(G(z_g)))  # the graph runs through D (and T) into G
         _update("L_G", loss_g, opt_g, scaler_g)
     finally:
         D_frozen.requires_grad_(True)

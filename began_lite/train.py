@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .augment import RandomShift
 from .autoencoder import check_images
 from .checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import TrainConfig, pick_device, seed_everything
@@ -105,6 +106,8 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas)
         self.objective = make_objective(config, fixed_k=fixed_k)
+        # Deviation (optional): D sees every image through a random shift (augment.py); None = the paper's.
+        self.augment = RandomShift(config.shift, seed=config.seed + 3) if config.shift else None
         self.schedule = PlateauHalver(config.lr_patience, config.lr_decay, config.lr_min)
         self.ramp = (LinearRamp(config.lr, config.lr_ramp_start, config.lr_ramp_end, config.lr_min)
                      if config.lr_ramp_end else None)
@@ -181,7 +184,7 @@ class Trainer:
         real, z_d, z_g = self._batch()
         try:
             logs = gan_step(self.G_step, self.D_step, self.opt_d, self.opt_g, self.objective, real, z_d, z_g,
-                            self.ctx, self.scalers)
+                            self.ctx, self.scalers, self.augment)
         except TrainingDiverged as err:
             where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
                 "; no checkpoint was written before it"
@@ -294,7 +297,8 @@ class Trainer:
             "objective": self.objective.state_dict(), "k": float(self.objective.k),
             "schedule": self.schedule.state_dict(),
             "scalers": [s.state_dict() if s is not None else {} for s in self.scalers],
-            "rng": {"batches": self.gen.get_state(), "torch": torch.get_rng_state()},
+            "rng": {"batches": self.gen.get_state(), "torch": torch.get_rng_state(),
+                    **({"augment": self.augment.state_dict()["rng"]} if self.augment is not None else {})},
             "fixed_z": self.fixed_z, "history": self.history.to_dict(),
         }
 
@@ -319,6 +323,8 @@ class Trainer:
             if scaler is not None and s:
                 scaler.load_state_dict(s)
         self.gen.set_state(state["rng"]["batches"])
+        if self.augment is not None:
+            self.augment.load_state_dict({"rng": state["rng"]["augment"]})
         torch.set_rng_state(state["rng"]["torch"])
         self.fixed_z = state["fixed_z"]
         self.step, self.lr = int(state["step"]), float(state["lr"])
