@@ -112,7 +112,7 @@ def test_stored_result_reads_the_record_the_command_wrote():
 
     from began_lite.experiments import EXPERIMENTS
 
-    for name in (*EXPERIMENTS, "faces", "mixtures", "recipe-verdicts"):  # what the chapters read
+    for name in (*EXPERIMENTS, "faces", "faces-flip", "mixtures", "recipe-verdicts"):  # what the chapters read
         assert stored_result(name) == json.loads((RESULTS_DIR / f"{name}.json").read_text())
     for name, arms in EXPERIMENTS.items():  # each stored digit experiment was made with today's arms and seeds 0-2
         record = stored_result(name)
