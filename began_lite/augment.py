@@ -61,7 +61,8 @@ class RandomShift:
         return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
     def state_dict(self) -> dict:
-        return {"shift": self.shift, "fill": self.fill, "rng": self.gen.get_state()}
+        """The offsets' generator state (shift and fill come from the config)."""
+        return {"rng": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["rng"])

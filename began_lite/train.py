@@ -297,8 +297,8 @@ class Trainer:
             "objective": self.objective.state_dict(), "k": float(self.objective.k),
             "schedule": self.schedule.state_dict(),
             "scalers": [s.state_dict() if s is not None else {} for s in self.scalers],
-            "rng": {"batches": self.gen.get_state(), "torch": torch.get_rng_state(),
-                    **({"augment": self.augment.state_dict()["rng"]} if self.augment is not None else {})},
+            "rng": {"batches": self.gen.get_state(), "torch": torch.get_rng_state()},
+            "augment": self.augment.state_dict() if self.augment is not None else {},
             "fixed_z": self.fixed_z, "history": self.history.to_dict(),
         }
 
@@ -324,7 +324,7 @@ class Trainer:
                 scaler.load_state_dict(s)
         self.gen.set_state(state["rng"]["batches"])
         if self.augment is not None:
-            self.augment.load_state_dict({"rng": state["rng"]["augment"]})
+            self.augment.load_state_dict(state["augment"])
         torch.set_rng_state(state["rng"]["torch"])
         self.fixed_z = state["fixed_z"]
         self.step, self.lr = int(state["step"]), float(state["lr"])
