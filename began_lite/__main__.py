@@ -111,11 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("names", nargs="+", metavar="NAME",
                    choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture",
                             "paper-ablation", "paper-path", "profile-minus-one", "latent-size", "faces", "faces-flip",
-                            "mixtures", "showcase"),
+                            "faces-shift", "mixtures", "showcase"),
                    help="digit experiments (runs shared by them are trained once): gamma-sweep, objectives, eta, "
                         "k-pinned, gain, ebgan-margins, architecture, paper-ablation, paper-path, profile-minus-one, "
                         "latent-size; faces (the "
-                        "bundled LFW faces at 32x32, first seed only); faces-flip (the same with the faces' mirror images added); mixtures (2-D ring and grid, BEGAN and "
+                        "bundled LFW faces at 32x32, first seed only); faces-flip (the same with the faces' mirror images added); faces-shift (faces-flip with the quick profile's shift and weight average); mixtures (2-D ring and grid, BEGAN and "
                         "EBGAN, the MIXTURE settings; --steps and --eval-every do not apply); showcase (the best "
                         "digits of the package in 20 minutes of one thread, first seed only: stores G's weights)")
     x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")

@@ -21,7 +21,8 @@ input, L_G's gradient reaches G through it.
 
 :class:`RandomShift` moves each image by its own offset :math:`(\delta_y, \delta_x)`, each drawn
 uniformly from :math:`\{-s, \dots, s\}`, and fills the uncovered border with ``fill`` (-1: black,
-the digits' background). ``s = 0`` is the identity, the paper's BEGAN. Deviation when ``s > 0``.
+the digits' background). ``s = 0`` is the identity, the paper's BEGAN (and the full profile's).
+Deviation when ``s > 0``: the quick profile's ``s = 3`` (``config.py`` says what it was measured to do).
 """
 from __future__ import annotations
 

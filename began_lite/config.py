@@ -279,6 +279,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown}; the fields are {sorted(known)}")
         base = dict(QUICK if name == "quick" else FULL)
+        if "shift" not in overrides and "image_size" in overrides:  # the profile's shift, at most a quarter of the image
+            base["shift"] = min(base.get("shift", 0), overrides["image_size"] // 4 if isinstance(overrides["image_size"], int) else 0)
         base.update(overrides)
         base["profile"] = name
         return cls(**base)
@@ -331,20 +333,31 @@ class TrainConfig:
 #   47.5 against 37.1 (1 of 5) with 32.
 # Deviation: the rate is held constant (lr_decay = 1.0), where the paper halves it when M_global
 #   stalls; not measured against the halving (the issue's recipe held it constant).
-# With these settings `verdict --seeds 0 1 2 3 4` passes 1 seed of 5 (ten classes, none above
-# 20%): the issue's target of 4 of 5 is not reached. Not better, measured: 3000 steps, a
-# warmed-up weight average of G (--ema), eta = 2, h = z = 32, n = 32 filters, batch 16 or 64,
-# the paper's skip connections, D's rate doubled (recipe-verdicts.json, screen_5_seeds).
-# Not yet in the profile, and better on every count measured: shift = 2 (Deviation when on:
-#   began_lite/augment.py, every image D sees moved by up to 2 px). Five seeds at 2000 steps:
-#   k_t ends at 0.44-0.50 against 0.28-0.33, median Frechet 19.3 against 36.9; `verdict` with
-#   --shift 2 --ema 0.999 --steps 3000: 2 of 5 pass, no class above 20% on any seed, median
-#   Frechet 12.8 against 37.1. Making it the default means remaking chapters 3-7's stored results.
+# Deviation: shift = 3 (began_lite/augment.py): every image D sees, real and generated, in both
+#   updates, moved by its own random offset of up to 3 px per axis; the losses are the paper's, of
+#   the moved images. Without it D learns the 1797 digits by heart and k_t falls (chapter 5, claim 8).
+#   Five seeds, 3000 steps, with the weight average (recipe-verdicts.json, screen_5_seeds): shift 3
+#   ten classes on every seed, none above 16%, median Frechet 11.0; shift 2: 3 of 5 pass, 12.9;
+#   shift 1: 2 of 5, 18.1; shift 4: seeds 0 and 3 fail (9 and 8 classes), stopped. For images
+#   smaller than 12 px the profile's shift is a quarter of the side (for_profile).
+# Deviation: samples come from a weight average of G (ema = 0.999, warmed up: decay
+#   min(0.999, (1+t)/(10+t))); the paper samples G. Undone (shift 3, 3000 steps, same screen): 4 of 5
+#   pass, median Frechet 11.6 against 11.0. Training is the same either way; only sampling differs.
+# Deviation: 3000 steps (the paper trains ~100k+ at 64x64). With shift 3 and the average the screen
+#   scored every 1000 steps: at 2000, 2 of 5 pass (median 13.0); at 3000, 5 of 5. Longer (one seed,
+#   showcase-candidates.json): best at 5000-7000 steps (9.2 against 12.2 at 3000), then k_t falls
+#   and classes go (8 at 12000); 3000 is what fits the verdict's budget with room.
+# With these settings `verdict --seeds 0 1 2 3 4` passes 4 of 5 seeds (ten classes, none above
+# 20%), median Frechet 11.6, each train command 102-122 s on 2 threads (recipe-verdicts.json).
+# Before the shift (2000 steps, no average) it passed 1 seed of 5. Not better, measured then:
+# 3000 steps, a warmed-up weight average of G alone, eta = 2, h = z = 32, n = 32 filters, batch
+# 16 or 64, the paper's skip connections, D's rate doubled (recipe-verdicts.json). The stored
+# experiments of chapters 2-7 were recorded before the shift (experiments.BEFORE_SHIFT).
 QUICK: dict = dict(
     image_size=16, channels=1, filters=16, repeat=2, z_dim=16, h_dim=16,
     gamma=1.0, lambda_k=0.01, lr=2e-4, adam_betas=(0.5, 0.999), batch_size=32,
-    began_pt_weight=0.0, tanh_output=True, lr_decay=1.0, steps=2000, lr_patience=500,
-    device="auto", dtype="float32",
+    began_pt_weight=0.0, tanh_output=True, lr_decay=1.0, steps=3000, lr_patience=500,
+    shift=3, ema=0.999, device="auto", dtype="float32",
 )
 # The full profile: the paper's settings at 64x64 on a GPU.
 FULL: dict = dict(image_size=64, channels=3, filters=128, steps=100_000)
@@ -359,4 +372,5 @@ MIXTURE: dict = dict(
     data_dim=2, mlp_hidden=64, z_dim=16, h_dim=8, gamma=0.5, lambda_k=0.01, lr=1e-4,
     adam_betas=(0.5, 0.999), batch_size=256, began_pt_weight=0.0, steps=3000, lr_patience=1000,
     lr_decay=0.5, tanh_output=False,  # the paper's halving; points are unbounded (not the digit profile's)
+    shift=0, ema=0.0,  # the digit profile's shift and weight average are for images; not measured on points
 )

@@ -170,6 +170,23 @@ def test_for_profile_quick():
     assert c.profile == "quick"
 
 
+def test_quick_profile_shift_fits_the_image():
+    # the profile's shift of up to 3 px, at most a quarter of the side: 8x8 images get 2, larger ones 3
+    assert TrainConfig.for_profile("quick").shift == 3
+    assert TrainConfig.for_profile("quick", image_size=8).shift == 2
+    assert TrainConfig.for_profile("quick", image_size=32).shift == 3
+    assert TrainConfig.for_profile("quick", image_size=8, shift=1).shift == 1  # a given shift is kept ...
+    with pytest.raises(ValueError, match=r"^shift must be an integer in \[0, image_size / 4 = 2\]"):
+        TrainConfig.for_profile("quick", image_size=8, shift=3)  # ... and checked
+    assert TrainConfig.for_profile("full").shift == 0  # the paper's: no shift
+
+
+def test_mixture_settings_have_no_shift_or_average():
+    from began_lite.config import MIXTURE
+    c = TrainConfig.for_profile("quick", **MIXTURE)
+    assert (c.shift, c.ema) == (0, 0.0)
+
+
 def test_for_profile_full():
     c = TrainConfig.for_profile("full")
     assert c.image_size == 64 and c.channels == 3

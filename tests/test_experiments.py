@@ -55,6 +55,24 @@ def test_a_cached_run_is_the_same_run(monkeypatch, tmp_path):
     assert rep4["frechet"] == rep1["frechet"]
 
 
+def test_digit_run_is_the_profile_before_the_shift(monkeypatch):
+    """The stored runs were made before the shift and the weight average joined the quick profile:
+    digit_run leaves both out unless asked (BEFORE_SHIFT), so that a chapter's rerun is the stored computation."""
+    from began_lite import TrainConfig
+    from began_lite.experiments import BEFORE_SHIFT
+
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    quick = TrainConfig.for_profile("quick")
+    assert (quick.shift, quick.ema) != (0, 0.0) and BEFORE_SHIFT == {"shift": 0, "ema": 0.0}
+    plain, _ = digit_run(1, seed=0, **TINY)
+    assert (plain.config.shift, plain.config.ema) == (0, 0.0)
+    asked, _ = digit_run(1, seed=0, shift=1, ema=0.9, **TINY)
+    assert (asked.config.shift, asked.config.ema) == (1, 0.9)
+    # everything else is the profile's
+    tiny = TrainConfig.for_profile("quick", steps=1, seed=0, **TINY)
+    assert plain.config.replace(**{k: getattr(tiny, k) for k in BEFORE_SHIFT}) == tiny
+
+
 def test_sweep_record(monkeypatch):
     monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
     rec = sweep({"low": {"gamma": 0.3, **TINY}, "high": {"gamma": 1.0, **TINY}}, [0], 4, eval_every=2)
@@ -112,12 +130,20 @@ def test_stored_result_reads_the_record_the_command_wrote():
 
     from began_lite.experiments import EXPERIMENTS
 
-    for name in (*EXPERIMENTS, "faces", "faces-flip", "mixtures", "recipe-verdicts"):  # what the chapters read
+    from began_lite.experiments import BEFORE_SHIFT, FACES
+
+    for name in (*EXPERIMENTS, *FACES, "mixtures", "recipe-verdicts"):  # what the chapters read
         assert stored_result(name) == json.loads((RESULTS_DIR / f"{name}.json").read_text())
     for name, arms in EXPERIMENTS.items():  # each stored digit experiment was made with today's arms and seeds 0-2
         record = stored_result(name)
         assert record["arms"] == json.loads(json.dumps(arms)) and record["seeds"] == [0, 1, 2], name
         assert record["command"].startswith(f"python -m began_lite experiment {name} "), name
+        # ... before the shift: what digit_run runs (a record older than the fields has neither)
+        assert all({k: r["config"].get(k, v) for k, v in BEFORE_SHIFT.items()} == BEFORE_SHIFT for r in record["runs"]), name
+    for name, settings in FACES.items():  # each stored faces run with its settings
+        config = stored_result(name)["config"]
+        assert {k: config.get(k, v) for k, v in BEFORE_SHIFT.items()} == {**BEFORE_SHIFT, **{
+            k: v for k, v in settings.items() if k in BEFORE_SHIFT}}, name
     assert stored_result("eta")["command"].startswith("python -m began_lite experiment eta ")
     with pytest.raises(FileNotFoundError, match=r"no stored result .*nope\.json.*experiment nope"):
         stored_result("nope")
@@ -174,10 +200,10 @@ def test_showcase_record_stores_a_generator_that_samples_what_was_scored(tmp_pat
     from began_lite.models import sample_z
 
     monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
-    record, weights, png = showcase_record(4, eval_every=2, check_steps=2, check_seeds=(0, 1), **TINY)
+    record, weights, png = showcase_record(4, eval_every=2, check_steps=2, check_seeds=(0, 1), **TINY, shift=2)  # 8 px: at most 2
     assert [p["step"] for p in record["trajectory"]] == [2, 4]
     assert [f["seed"] for f in record["first_steps"]] == [0, 1] and png.startswith(b"\x89PNG")
-    assert record["settings"]["ema"] == 0.999 and record["config"]["ema"] == 0.999
+    assert record["settings"]["ema"] == 0.999 and record["config"]["ema"] == 0.999 and record["config"]["shift"] == 2
     save_checkpoint(weights, tmp_path / "showcase.pt")
     G = load_showcase(tmp_path / "showcase.pt")
     z = sample_z(1000, record["config"]["z_dim"], generator=torch.Generator().manual_seed(12345))
@@ -192,7 +218,7 @@ def test_the_stored_showcase_is_the_documented_one():
     record = stored_result("showcase")
     assert record["settings"] == json.loads(json.dumps(SHOWCASE)) and record["wall_seconds"] < 20 * 60
     assert record["command"] == (f"python -m began_lite experiment showcase --steps {record['steps']} --seeds 0 "
-                                 f"--eval-every 250 --out data/results")
+                                 f"--eval-every 500 --out data/results")
     assert SHOWCASE_PATH.stat().st_size < 1_000_000  # a small file
     assert sum(p.numel() for p in load_showcase().parameters()) > 0
 
@@ -218,5 +244,11 @@ def test_faces_flip_trains_on_the_faces_and_their_mirror_images(monkeypatch):
     assert torch.equal(seen["data"], faces)
     with pytest.raises(ValueError, match=r"^flip must be True or False, got 'yes'"):
         ex.faces_run(1, image_size=16, flip="yes")
-    record, png = ex.faces_record(2, image_size=16, flip=True)
+    record, png = ex.faces_record(2, image_size=16, name="faces-flip")
     assert record["experiment"] == "faces-flip" and record["flip"] is True and png[:4] == b"\x89PNG"
+    assert (record["config"]["shift"], record["config"]["ema"]) == (0, 0.0)  # made before the shift
+    record, _ = ex.faces_record(2, image_size=16, name="faces-shift")
+    assert record["flip"] is True and (record["config"]["shift"], record["config"]["ema"]) == (3, 0.999)
+    assert seen["data"].shape == (200, 1, 16, 16)
+    with pytest.raises(ValueError, match=r"^name must be one of \['faces', 'faces-flip', 'faces-shift'\], got 'face'"):
+        ex.faces_record(2, image_size=16, name="face")

@@ -2,7 +2,8 @@
 
     python data/results/recipe_screen.py ARM SEED STEPS '{"field": value, ...}' [--every N] [--out DIR]
 
-trains one digit BEGAN with the quick profile plus the given overrides on one thread, and every
+trains one digit BEGAN with the quick profile as it was before the shift became its default
+(experiments.BEFORE_SHIFT) plus the given overrides on one thread, and every
 N steps (default 500) scores 1000 samples of G itself ("raw") and of a warmed-up weight average
 of G ("ema", decay min(0.999, (1+t)/(10+t)); keeping it changes no trained weight) with the
 evaluator of `python -m began_lite evaluate` (fixed z, seed 12345, as chapter runs are scored).
@@ -17,7 +18,7 @@ import time
 import torch
 
 from began_lite import TrainConfig, Trainer
-from began_lite.experiments import _digits, provenance, score_digits
+from began_lite.experiments import BEFORE_SHIFT, _digits, provenance, score_digits
 
 p = argparse.ArgumentParser()
 p.add_argument("arm"), p.add_argument("seed", type=int), p.add_argument("steps", type=int)
@@ -28,7 +29,7 @@ torch.set_num_threads(1)
 ov = json.loads(a.overrides)
 if "adam_betas" in ov:
     ov["adam_betas"] = tuple(ov["adam_betas"])
-ov.setdefault("ema", 0.999)
+ov = {**BEFORE_SHIFT, "ema": 0.999, **ov}
 cfg = TrainConfig.for_profile("quick", steps=a.steps, seed=a.seed, **ov)
 tr = Trainer(cfg, _digits(cfg.image_size))
 start, traj = time.time(), []

@@ -3,8 +3,10 @@
     python data/results/recipe_screen5.py ARM STEPS '{"field": value, ...}' [--seeds 0 1 2 3 4] [--every N]
         [--shift S] [--cutout C] [--lr-d-mult M]
 
-trains, one after another on one thread, a digit BEGAN per seed with the quick profile plus the
-given TrainConfig overrides, and every N steps (default 1000) scores 1000 samples (z seed 12345;
+trains, one after another on one thread, a digit BEGAN per seed with the quick profile as it was
+before the shift and the weight average became its defaults (experiments.BEFORE_SHIFT: shift 0, no
+average) plus the given TrainConfig overrides (so '{"shift": 3, "ema": 0.999}' is today's profile,
+with the package's shift), and every N steps (default 1000) scores 1000 samples (z seed 12345;
 the weight average of G when the overrides set ema, else G itself) with the evaluator of
 `python -m began_lite evaluate`; a point passes by `verdict`'s rule. One JSON line per seed is
 appended to OUT/ARM.jsonl (OUT: --out, default runs/screen5) and one line printed.
@@ -20,7 +22,7 @@ use the package's. --lr-d-mult multiplies D's learning rate (a two-time-scale ru
 import argparse, json, os, time, sys
 import torch
 from began_lite import TrainConfig, Trainer
-from began_lite.experiments import _digits, score_digits
+from began_lite.experiments import BEFORE_SHIFT, _digits, score_digits
 from began_lite.verdict import seed_passes
 p = argparse.ArgumentParser()
 p.add_argument("arm"); p.add_argument("steps", type=int); p.add_argument("overrides")
@@ -33,7 +35,7 @@ if "adam_betas" in ov: ov["adam_betas"] = tuple(ov["adam_betas"])
 os.makedirs(a.out, exist_ok=True)
 out = os.path.join(a.out, f"{a.arm}.jsonl")
 for s in a.seeds:
-    cfg = TrainConfig.for_profile("quick", steps=a.steps, seed=s, **ov)
+    cfg = TrainConfig.for_profile("quick", steps=a.steps, seed=s, **{**BEFORE_SHIFT, **ov})
     tr = Trainer(cfg, _digits(cfg.image_size))
     for g in tr.opt_d.param_groups: g["lr"] *= a.lr_d_mult
     if a.shift or a.cutout:
