@@ -5,12 +5,14 @@
 trains the showcase's settings (``began_lite.experiments.SHOWCASE`` on the quick profile, seed 0,
 one thread) plus the given overrides for STEPS steps with ``showcase_record``, scoring the
 weight average every 1000 steps, and writes OUT/showcase.json (and the weights and picture) as
-`python -m began_lite experiment showcase` does. The four candidates, each within 20 minutes:
+`python -m began_lite experiment showcase` does. The four stored candidates, each within 20 minutes,
+were trained before the shift joined the quick profile (SHOWCASE was then {"ema": 0.999}); with
+"shift": 0 added, as here, the commands run them again:
 
-    python data/results/showcase_candidates.py 14000 runs/A '{}'
-    python data/results/showcase_candidates.py 14000 runs/B '{"lr_ramp_start": 7000, "lr_ramp_end": 14000}'
-    python data/results/showcase_candidates.py 6000 runs/C1 '{"lr_ramp_start": 2000, "lr_ramp_end": 6000}'
-    python data/results/showcase_candidates.py 4000 runs/C2 '{"lr_ramp_start": 1000, "lr_ramp_end": 4000}'
+    python data/results/showcase_candidates.py 14000 runs/A '{"shift": 0}'
+    python data/results/showcase_candidates.py 14000 runs/B '{"shift": 0, "lr_ramp_start": 7000, "lr_ramp_end": 14000}'
+    python data/results/showcase_candidates.py 6000 runs/C1 '{"shift": 0, "lr_ramp_start": 2000, "lr_ramp_end": 6000}'
+    python data/results/showcase_candidates.py 4000 runs/C2 '{"shift": 0, "lr_ramp_start": 1000, "lr_ramp_end": 4000}'
 """
 import json
 import sys
