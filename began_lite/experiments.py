@@ -21,7 +21,7 @@ from .metrics import DigitClassifier, evaluate_digits, load_digit_classifier, me
 from .train import Trainer
 
 __all__ = ["check_rerun", "digit_classifier", "digit_run", "run_cache_dir", "score_digits", "RESULTS_DIR",
-           "stored_result", "BEFORE_SHIFT", "FACES"]
+           "stored_result", "BEFORE_SHIFT", "WITH_SHIFT", "FACES"]
 
 # Where the documented `python -m began_lite experiment NAME ...` commands store their records
 # (README, "Stored results"); the chapters read them from here.
@@ -94,6 +94,7 @@ def _run_key(config: TrainConfig, steps: int, fixed_k, n_eval: int, eval_every) 
 # still the computation its chapter reruns; chapter 5 measures what the two add (claim 8). Remaking
 # the stored results on today's profile: README, "Stored results".
 BEFORE_SHIFT: dict = {"shift": 0, "ema": 0.0}
+WITH_SHIFT: dict = {k: QUICK[k] for k in BEFORE_SHIFT}  # the same two fields as today's profile has them
 
 
 def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = None, n_eval: int = 1000,
@@ -405,7 +406,7 @@ def faces_run(steps: int, *, image_size: int = 32, profile: str = "quick", progr
 # The stored faces runs (chapter 6): the faces alone, with their mirror images, and with the mirror
 # images on today's whole quick profile (the shift of what D sees and the weight average of G).
 FACES: dict[str, dict] = {"faces": {}, "faces-flip": {"flip": True},
-                          "faces-shift": {"flip": True, "shift": QUICK["shift"], "ema": QUICK["ema"]}}
+                          "faces-shift": {"flip": True, **WITH_SHIFT}}
 
 
 def faces_record(steps: int, *, seed: int = 0, image_size: int = 32, profile: str = "quick",
@@ -444,7 +445,7 @@ __all__ += ["SHOWCASE", "showcase_record", "load_showcase"]
 # unless asked, BEFORE_SHIFT). Before the shift, four candidates trained for up to 20 minutes
 # (data/results/showcase-candidates.json: a constant rate and three linear decays) all scored
 # best after 1000 steps, and trained longer k_t fell and the samples collapsed to 3-4 classes.
-SHOWCASE: dict = {k: QUICK[k] for k in BEFORE_SHIFT}
+SHOWCASE: dict = dict(WITH_SHIFT)
 SHOWCASE_PATH = Path(__file__).resolve().parents[1] / "data" / "results" / "showcase.pt"
 
 

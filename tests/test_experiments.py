@@ -128,9 +128,7 @@ def test_eta_experiment_changes_only_the_loss_exponent_and_the_gain(tmp_path, ca
 def test_stored_result_reads_the_record_the_command_wrote():
     from began_lite.experiments import RESULTS_DIR, stored_result
 
-    from began_lite.experiments import EXPERIMENTS
-
-    from began_lite.experiments import BEFORE_SHIFT, FACES
+    from began_lite.experiments import BEFORE_SHIFT, EXPERIMENTS, FACES
 
     for name in (*EXPERIMENTS, *FACES, "mixtures", "recipe-verdicts"):  # what the chapters read
         assert stored_result(name) == json.loads((RESULTS_DIR / f"{name}.json").read_text())
