@@ -27,10 +27,12 @@ __version__ = "0.1.0"
 
 # name -> module, imported on first use (PEP 562)
 _LAZY = {
-    **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "stored_result", "check_rerun", "RESULTS_DIR",
-                     "EXPERIMENTS", "digit_classifier", "score_digits", "SHOWCASE", "load_showcase"], "experiments"),
+    **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "digit_classifier", "score_digits", "holdout_split",
+                     "SAMPLE_SEED"], "chapters.runs"),
+    **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR"], "chapters.records"),
+    **dict.fromkeys(["EXPERIMENTS"], "chapters.registry"),
     **dict.fromkeys(["effective_pixels", "normality_stats", "mean_pairwise_l1", "digit_features",
-                     "frechet_distance"], "metrics"),
+                     "frechet_distance", "precision_recall", "centroids"], "metrics"),
     **dict.fromkeys(["interpolate", "invert"], "latent"),
 }
 

@@ -107,23 +107,15 @@ def _parser() -> argparse.ArgumentParser:
                                                        "(default: the one stored in the file)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    x = sub.add_parser("experiment", help="run a stored experiment of chapters 5-7 and store its results (JSON)")
+    x = sub.add_parser("experiment", help="remake stored experiments of chapters 2-7 (data/results/NAME.json)")
     x.add_argument("names", nargs="+", metavar="NAME",
-                   choices=("gamma-sweep", "objectives", "eta", "k-pinned", "gain", "ebgan-margins", "architecture",
-                            "paper-ablation", "paper-path", "profile-minus-one", "latent-size", "faces", "faces-flip",
-                            "faces-shift", "mixtures", "showcase"),
-                   help="digit experiments (runs shared by them are trained once): gamma-sweep, objectives, eta, "
-                        "k-pinned, gain, ebgan-margins, architecture, paper-ablation, paper-path, profile-minus-one, "
-                        "latent-size; faces (the "
-                        "bundled LFW faces at 32x32, first seed only); faces-flip (the same with the faces' mirror images added); faces-shift (faces-flip with the quick profile's shift and weight average); mixtures (2-D ring and grid, BEGAN and "
-                        "EBGAN, the MIXTURE settings; --steps and --eval-every do not apply); showcase (the best "
-                        "digits of the package in 20 minutes of one thread, first seed only: stores G's weights)")
-    x.add_argument("--steps", type=int, default=2500, help="steps per run (>= 1)")
-    x.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    x.add_argument("--eval-every", type=int, default=250, dest="eval_every", help="score every N steps (>= 1)")
-    x.add_argument("--profile", choices=("quick", "full"), default="quick")
+                   help="'all', or any of: gamma-sweep, memorisation, k-pinned, gain, objectives, ebgan-margins, eta, "
+                        "profile-minus-one, architecture, latent-size (digit sweeps: each arm states its settings; "
+                        "runs shared by two are trained once), faces, faces-flip (the LFW faces), mixtures (2-D), "
+                        "showcase (the quick profile's seed 0: weights and pictures)")
     x.add_argument("--out", required=True, help="folder for NAME.json, e.g. data/results")
-    x.add_argument("--no-progress", action="store_true", help="no progress bar")
+    x.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each (default 1)")
+    x.add_argument("--no-progress", action="store_true", help="no line per finished run")
 
     v = sub.add_parser("verdict", help="train, sample and evaluate digits through the command line for several "
                                        "seeds: do all ten classes appear in roughly equal shares?",
@@ -298,7 +290,7 @@ def _evaluate(args) -> int:
 
 
 def _experiment(args) -> int:
-    from .experiments import main as experiments_main
+    from .chapters.registry import main as experiments_main
 
     return experiments_main(args)
 

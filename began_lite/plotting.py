@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 __all__ = ["image_grid", "show_images", "plot_gaussians_w2", "qq_plot", "plot_history", "plot_points",
-           "scatter_png"]
+           "scatter_png", "grid_png"]
 
 
 def image_grid(x: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
@@ -23,6 +23,23 @@ def image_grid(x: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
         r, q = divmod(i, ncol)
         grid[:, r * (h + pad): r * (h + pad) + h, q * (w + pad): q * (w + pad) + w] = x[i]
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def grid_png(x: torch.Tensor, nrow: int = 8, *, scale: int = 1, pad: int = 1) -> bytes:
+    """:func:`image_grid` encoded as a PNG (grey or RGB), each pixel repeated ``scale`` times per axis (nearest)."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 64:
+        raise ValueError(f"scale must be an integer in [1, 64], got {scale!r}")
+    grid = image_grid(x, nrow=nrow, pad=pad)
+    image = Image.fromarray((grid * 255).round().astype(np.uint8))
+    if scale > 1:
+        image = image.resize((scale * image.width, scale * image.height), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def show_images(x: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None):

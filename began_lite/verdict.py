@@ -11,7 +11,7 @@ and prints, per seed, the wall time of the whole ``train`` command (start-up and
 included), the classes the evaluator's classifier finds, their balance and the Fréchet
 distance. ``--train-args="..."`` adds flags to ``train`` (a recipe to compare with the
 defaults; a flag given twice counts once, the later). The record, with the commands and
-:func:`~began_lite.experiments.provenance`, is written to ``DIR/verdict.json``.
+:func:`~began_lite.chapters.records.provenance`, is written to ``DIR/verdict.json``.
 
 A seed *passes* when all ten classes are covered (at least 2% of the confidently classified
 samples each, :func:`~began_lite.metrics.mode_coverage`) and no class takes more than
@@ -84,7 +84,7 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
     ``progress``, if given, is called with each seed's result as it finishes.
     """
     from .checkpoint import atomic_write_bytes, output_folder
-    from .experiments import provenance
+    from .chapters.records import provenance
 
     seeds, extra = _check(seeds, n, train_args, max_share)
     out = Path(out)
