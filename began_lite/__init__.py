@@ -9,8 +9,10 @@ command line starts without them.
 import importlib
 
 from .autoencoder import fit_autoencoder, reconstruction_losses
-from .config import TrainConfig, seed_everything
-from .data import load_digits, load_faces, mixture_modes
+from .config import TrainConfig
+from .data import load_digits, load_faces
+from .device import seed_everything
+from .mixtures import mixture_modes
 from .equilibrium import EquilibriumController, simulate_controller
 from .losses import began_losses, ebgan_losses, pulling_away_term, reconstruction_loss
 from .models import Discriminator, Generator, count_parameters, sample_z
@@ -31,8 +33,9 @@ _LAZY = {
                      "SAMPLE_SEED"], "chapters.runs"),
     **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR"], "chapters.records"),
     **dict.fromkeys(["EXPERIMENTS"], "chapters.registry"),
-    **dict.fromkeys(["effective_pixels", "normality_stats", "mean_pairwise_l1", "digit_features",
-                     "frechet_distance", "precision_recall", "centroids"], "metrics"),
+    **dict.fromkeys(["effective_pixels", "normality_stats"], "normality"),
+    **dict.fromkeys(["mean_pairwise_l1", "digit_features", "frechet_distance", "precision_recall", "centroids"],
+                    "evaluate"),
     **dict.fromkeys(["interpolate", "invert"], "latent"),
 }
 

@@ -25,8 +25,8 @@ MIXTURE_POINTS = 100_000  # training points drawn once (seed 0) from the mixture
 
 # Options that set up a new run; `train --resume` continues with the checkpoint's own.
 NEW_RUN_ONLY = ("dataset", "data", "mixture", "image_size", "channels", "out", "objective", "gamma", "lambda_k",
-                "lr", "lr_ramp", "adam_betas", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile",
-                "began_pt_weight", "tanh_output", "ema", "shift")
+                "lr", "adam_betas", "eta", "batch_size", "z_dim", "h_dim", "filters", "seed", "profile",
+                "tanh_output", "ema", "shift")
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT, as shells report it)
 
 
@@ -60,14 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--gamma", type=float)
     t.add_argument("--lambda-k", type=float, dest="lambda_k")
     t.add_argument("--lr", type=float)
-    t.add_argument("--lr-ramp", type=int, nargs=2, metavar=("START", "END"), dest="lr_ramp",
-                   help="hold --lr up to step START, then fall linearly to the floor at step END (instead of "
-                        "halving when M_global stalls; a deviation for short runs)")
     t.add_argument("--adam-betas", type=float, nargs=2, metavar=("BETA1", "BETA2"), dest="adam_betas",
                    help="Adam's two decay rates, each in [0, 1) (profile default; the paper keeps Adam's 0.9 0.999)")
     t.add_argument("--eta", type=int, help="the norm of the pixel-wise loss |v - D(v)|^eta: 1 (the paper's) or 2")
-    t.add_argument("--began-pt-weight", type=float, dest="began_pt_weight",
-                   help="weight of EBGAN's pulling-away term added to BEGAN's L_G (profile default; 0 = the paper's)")
     t.add_argument("--tanh-output", action=argparse.BooleanOptionalAction, dest="tanh_output",
                    help="a tanh on the output of G and of D's decoder (profile default; the paper has none)")
     t.add_argument("--ema", type=float,
@@ -82,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--filters", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
-    t.add_argument("--profile", choices=("quick", "full"), help="default: full with a GPU, quick without")
+    t.add_argument("--profile", choices=("quick", "full", "paper-small"), help="default: full with a GPU, quick without")
     t.add_argument("--compile", action="store_true", help="torch.compile G and D (a GPU run of many steps; the "
                                                           "first steps take longer)")
     t.add_argument("--checkpoint-every", type=int, default=500, dest="checkpoint_every")
@@ -170,13 +165,14 @@ def _bench_arguments(b) -> None:
 def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, progress: bool = False,
                mixture: str | None = None, points: int = MIXTURE_POINTS):
     from . import data as D
+    from .mixtures import mixture_2d
 
     if dataset == "digits":
         return D.load_digits(image_size)
     if dataset == "faces":
         return D.load_faces(image_size)
     if dataset == "mixture":
-        return D.mixture_2d(mixture or "ring", points, seed=0)
+        return mixture_2d(mixture or "ring", points, seed=0)
     if not data_dir:
         raise ValueError("data: --dataset folder needs --data DIR")
     # Decoded once, then read from data_dir/.began_lite_cache/ (keyed by the files' names, sizes, times).
@@ -185,7 +181,8 @@ def _load_data(dataset: str, data_dir, image_size: int, channels: int | None, pr
 
 def _train(args) -> int:
     from .callbacks import StopOnCtrlC, every, write_samples
-    from .config import MIXTURE, TrainConfig
+    from .config import TrainConfig
+    from .profiles import MIXTURE
     from .train import Trainer
 
     for name in ("steps", "checkpoint_every", "sample_every"):
@@ -215,7 +212,7 @@ def _train(args) -> int:
         changes = {"steps": target, **({"device": args.device} if args.device else {}),
                    **({"compile": True} if args.compile else {})}
         trainer = Trainer.from_checkpoint(args.resume, data, **changes)
-        steps = target - trainer.step
+        steps = target  # Trainer.train takes the total, like --steps
         print(f"resuming {trainer.run_dir} at step {trainer.step} (k = {trainer.k:.4f}) up to step {target}; "
               f"{args.malloc_note}", file=sys.stderr)
     else:
@@ -232,10 +229,8 @@ def _train(args) -> int:
                     raise ValueError(f"{flag}: --{flag} does not apply to --dataset mixture (2-D points, MLP networks)")
         overrides = {k: getattr(args, k) for k in ("objective", "gamma", "lambda_k", "lr", "eta", "batch_size", "z_dim",
                                                    "h_dim", "filters", "seed", "device", "steps", "image_size",
-                                                   "began_pt_weight", "tanh_output", "ema", "shift")
+                                                   "tanh_output", "ema", "shift")
                      if getattr(args, k) is not None}
-        if args.lr_ramp is not None:
-            overrides["lr_ramp_start"], overrides["lr_ramp_end"] = args.lr_ramp
         if args.adam_betas is not None:
             overrides["adam_betas"] = tuple(args.adam_betas)
         if args.compile:

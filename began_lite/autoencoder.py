@@ -6,15 +6,11 @@ import math
 import torch
 from torch import nn
 
-from .config import pick_device, seed_everything
+from .data import check_images
+from .device import pick_device, seed_everything
 from .losses import reconstruction_loss
 
-__all__ = ["fit_autoencoder", "reconstruction_losses", "check_images"]
-
-
-def check_images(name: str, x) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] == 0 or not x.is_floating_point():
-        raise ValueError(f"{name} must be a non-empty float tensor (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+__all__ = ["fit_autoencoder", "reconstruction_losses"]
 
 
 def fit_autoencoder(model: nn.Module, data: torch.Tensor, *, steps: int, batch_size: int = 64,

@@ -26,10 +26,12 @@ import torch
 
 from .allocator import TUNED_ENV, _glibc, tune_malloc
 from .checkpoint import atomic_write_bytes
-from .config import TrainConfig, pick_device, seed_everything
+from .config import TrainConfig
+from .device import pick_device, seed_everything
 from .models import Discriminator, Generator
 from .flops import _first_step, _timed, count_step_flops, measure_peak
-from .train import Trainer, autocast_dtype
+from .device import autocast_dtype
+from .train import Trainer
 
 __all__ = ["PlainStep", "Row", "measure_peak", "count_step_flops", "bench_config", "run_benchmark",
            "format_table", "main", "SIZES", "BATCHES", "VARIANTS", "MALLOCS"]
@@ -135,7 +137,7 @@ def _worker(conn, impl: str, config: TrainConfig, malloc: str, threads: int) -> 
         # The peak's rise: CUDA's allocator's, or the resident set's (ru_maxrss: KiB on Linux, bytes on macOS).
         w["memory_mib"] = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else
                            (usage().ru_maxrss - base) * (1 if sys.platform == "darwin" else 1024)) / 2**20
-        if impl != "plain" and autocast_dtype(config, device) == torch.bfloat16:
+        if impl != "plain" and autocast_dtype(config.dtype, device) == torch.bfloat16:
             w["peak_name"] = "bfloat16"
         conn.send(w)
         while (k := conn.recv()) is not None:

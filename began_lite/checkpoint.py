@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_write_bytes", "output_folder", "save_checkpoint", "load_checkpoint",
-           "resolve_checkpoint", "checkpoint_config", "remove_stale_temporaries", "FORMAT"]
+__all__ = ["CheckpointError", "atomic_write", "atomic_write_bytes", "output_folder", "save_checkpoint",
+           "load_checkpoint", "resolve_checkpoint", "checkpoint_config", "remove_stale_temporaries", "FORMAT",
+           "CHECKPOINT_NAME", "check_finite", "prepare_run_dir"]
 
 FORMAT = "began_lite.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -29,7 +30,8 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, truncated, foreign, or not plain data."""
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path, write) -> None:
+    """Write ``path`` through ``write(file)`` into a temporary file beside it, fsync, then rename over it."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,13 +79,13 @@ def output_folder(path) -> Path:
 
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    _atomic(Path(path), lambda f: f.write(data))
+    atomic_write(Path(path), lambda f: f.write(data))
 
 
 def save_checkpoint(state: dict, path) -> Path:
     """Save ``state`` (tensors and plain values) atomically to ``path``; returns the path."""
     state = dict(state, format=FORMAT)
-    _atomic(Path(path), lambda f: torch.save(state, f))
+    atomic_write(Path(path), lambda f: torch.save(state, f))
     return Path(path)
 
 
@@ -139,3 +141,38 @@ def checkpoint_config(state: dict, path=""):
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint: {str(path)!r} holds no valid training config "
                               f"({type(err).__name__}: {err})") from None
+
+
+def check_finite(state: dict, parts) -> str | None:
+    """The first of ``parts`` of ``state`` that holds a NaN or inf float tensor, else None."""
+    for part in parts:
+        if any(t.is_floating_point() and not torch.isfinite(t).all() for t in _tensors(state.get(part, {}))):
+            return part
+    return None
+
+
+def _tensors(obj):
+    """Every tensor inside nested dicts and lists (a state dict, an optimizer state)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+
+
+def prepare_run_dir(path) -> Path:
+    """The run folder ``path``, created if needed and checked writable (by a private temporary file)."""
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"out must be a directory, but {str(d)!r} is a file")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".write_test.")  # O_EXCL: never an existing file or link
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"out: cannot write to {str(d)!r} ({err.strerror})") from None
+    return d

@@ -1,4 +1,4 @@
-"""Data: real images that ship offline, image folders you bring, and 2-D mixtures.
+"""Data: real images that ship offline and image folders you bring (2-D mixtures: :mod:`.mixtures`).
 
 Every image loader returns a float32 tensor ``(N, C, H, W)`` scaled to [-1, 1].
 
@@ -6,8 +6,6 @@ Every image loader returns a float32 tensor ``(N, C, H, W)`` scaled to [-1, 1].
 * :func:`load_faces`: the 100 real 25x25 grey faces of ``skimage.data.lfw_subset``.
 * :func:`load_image_folder`: any folder of images (CelebA, ...), read with PIL,
   centre-cropped to a square and resized.
-* :func:`mixture_2d`: the ring-of-8 and grid-of-25 Gaussian mixtures of the mode-collapse
-  literature.
 
 Resizing of the bundled arrays is bilinear with antialiasing
 (``torch.nn.functional.interpolate(mode="bilinear", antialias=True, align_corners=False)``),
@@ -23,15 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["load_digits", "load_faces", "load_image_folder", "mixture_2d", "mixture_modes", "resize",
-           "IMAGE_EXTENSIONS", "MIXTURE_KINDS", "MIXTURE_STD"]
-
-MIXTURE_KINDS = ("ring", "grid")
-# The standard deviation of every component of mixture_2d's two mixtures. The grid is PacGAN's
-# (Lin et al. 2018, reference code: means {-4,-2,0,2,4}^2, std 0.05). The ring is PacGAN's ring
-# of radius 1 and std 0.01 scaled by 2 (radius 2, std 0.02): the same shape, and the same
-# scores, since mode coverage measures distances in standard deviations.
-MIXTURE_STD = {"ring": 0.02, "grid": 0.05}
+__all__ = ["load_digits", "load_faces", "load_image_folder", "resize",
+           "check_images", "check_training_data", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -55,6 +46,41 @@ def resize(x: torch.Tensor, image_size: int) -> torch.Tensor:
 
 def _to_unit_range(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return ((x - lo) / (hi - lo) * 2.0 - 1.0).clamp_(-1.0, 1.0)
+
+
+def check_images(name: str, x) -> None:
+    """A non-empty float tensor of images (N, C, H, W), or a ValueError naming ``name``."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] == 0 or not x.is_floating_point():
+        raise ValueError(f"{name} must be a non-empty float tensor (N, C, H, W), "
+                         f"got {getattr(x, 'shape', type(x).__name__)}")
+
+
+def check_training_data(config, data) -> None:
+    """Images (N, C, S, S) in [-1, 1] matching the config's channels and image_size, or points
+    (N, data_dim) when ``config.data_dim >= 1``; float32 like the networks, finite."""
+    d = config.data_dim
+    shape = tuple(getattr(data, "shape", ())) or type(data).__name__
+    if isinstance(data, torch.Tensor) and data.is_floating_point() and data.dtype != torch.float32:
+        raise ValueError(f"data must be float32 like the networks, got {data.dtype} (use data.float())")
+    if d:
+        if not isinstance(data, torch.Tensor) or data.ndim != 2 or data.shape[0] == 0 or not data.is_floating_point():
+            raise ValueError(f"data must be a non-empty float tensor of points (N, {d}) to match the config "
+                             f"(data_dim={d}), got {shape}")
+        if data.shape[1] != d:
+            raise ValueError(f"data must have shape (N, {d}) to match the config (data_dim), got {shape}")
+        if not torch.isfinite(data).all():
+            raise ValueError("data must be finite (it holds NaN or inf)")
+        return
+    if isinstance(data, torch.Tensor) and data.ndim == 2:
+        raise ValueError(f"data must be images (N, C, H, W) for a config with data_dim=0; for points (N, d) "
+                         f"set data_dim=d, got {shape}")
+    check_images("data", data)
+    expected = (config.channels, config.image_size, config.image_size)
+    if tuple(data.shape[1:]) != expected:
+        raise ValueError(f"data must have shape (N, {expected[0]}, {expected[1]}, {expected[2]}) to match the "
+                         f"config (channels, image_size), got {tuple(data.shape)}")
+    if not torch.isfinite(data).all() or data.min() < -1.0001 or data.max() > 1.0001:
+        raise ValueError("data must be finite and scaled to [-1, 1]")
 
 
 def load_digits(image_size: int = 16, *, return_labels: bool = False):
@@ -143,10 +169,10 @@ def _read_cache(path: Path, key: str):
 
 
 def _write_cache(path: Path, key: str, pixels: np.ndarray) -> None:
-    from .checkpoint import _atomic
+    from .checkpoint import atomic_write
 
     try:
-        _atomic(path, lambda f: torch.save({"format": CACHE_FORMAT, "key": key,
+        atomic_write(path, lambda f: torch.save({"format": CACHE_FORMAT, "key": key,
                                             "pixels": torch.from_numpy(pixels)}, f))
     except OSError:  # a read-only data folder: no cache, decode next time too
         pass
@@ -236,39 +262,3 @@ def _decode_all(root: Path, files: list[Path], image_size: int, channels: int, p
         shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise ValueError(f"data folder {str(root)!r} has {len(bad)} unreadable image(s): {shown}")
     return out
-
-
-def mixture_2d(kind: str = "ring", n: int = 1000, *, std: float | None = None, seed: int = 0,
-               return_labels: bool = False):
-    """Samples of a 2-D Gaussian mixture with equal weights, shape ``(n, 2)`` (float32).
-
-    ``ring``: 8 modes evenly spaced on a circle of radius 2, std 0.02 by default.
-    ``grid``: 25 modes on the 5x5 grid {-4, -2, 0, 2, 4}^2, std 0.05 by default.
-    These are the benchmarks of the mode-collapse literature (Unrolled GAN, VEEGAN, PacGAN);
-    :func:`began_lite.metrics.mixture_quality` scores samples against them.
-    """
-    if kind not in MIXTURE_KINDS:
-        raise ValueError(f"kind must be 'ring' or 'grid', got {kind!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    centres = mixture_modes(kind)
-    std = MIXTURE_STD[kind] if std is None else std
-    if isinstance(std, bool) or not isinstance(std, (int, float)) or not (std > 0 and math.isfinite(std)):
-        raise ValueError(f"std must be a finite number > 0, got {std!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    g = torch.Generator().manual_seed(int(seed))
-    labels = torch.randint(len(centres), (n,), generator=g)
-    x = centres[labels] + std * torch.randn(n, 2, generator=g)
-    return (x, labels) if return_labels else x
-
-
-def mixture_modes(kind: str) -> torch.Tensor:
-    """The mode centres of :func:`mixture_2d`'s ``kind``, shape ``(8, 2)`` or ``(25, 2)``."""
-    if kind == "ring":
-        angles = torch.arange(8, dtype=torch.float32) * (2 * math.pi / 8)
-        return 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)
-    if kind == "grid":
-        g = torch.arange(-4.0, 5.0, 2.0)
-        return torch.cartesian_prod(g, g)
-    raise ValueError(f"kind must be 'ring' or 'grid', got {kind!r}")

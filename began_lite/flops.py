@@ -11,7 +11,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import TrainConfig, pick_device
+from .config import TrainConfig
+from .device import pick_device
 from .models import Discriminator, Generator
 from .objectives import make_objective
 

@@ -69,7 +69,8 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
     from .callbacks import write_samples
     from .config import TrainConfig
     from .data import load_digits, load_faces
-    from .train import Trainer, autocast_dtype
+    from .device import autocast_dtype
+    from .train import Trainer
 
     size = 16 if cpu else 64
     try:  # lfw_subset.npy ships inside scikit-image: nothing to download
@@ -95,7 +96,7 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
     if trainer.step >= 500:  # fewer steps say nothing about M_global (the CPU form takes ~50)
         checks["m_global_falling"] = bool(m[-w:].mean() < m[:w].mean())
     return {"data": source, "channels": "3 (grey repeated)", "image_size": size, "filters": config.filters,
-            "batch_size": config.batch_size, "autocast": str(autocast_dtype(config, trainer.device)), "steps": trainer.step,
+            "batch_size": config.batch_size, "autocast": str(autocast_dtype(config.dtype, trainer.device)), "steps": trainer.step,
             "seconds": end - start, "s_per_1000_steps": 1000 * (end - t_warm) / timed if timed > 0 else None,
             "k_final": trainer.k, "k_max": float(h["k"].max()),
             "loss_fake_distinct": len(set(h["loss_fake"].tolist())), "m_global_first_tenth": float(m[:w].mean()),

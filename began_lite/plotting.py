@@ -128,7 +128,7 @@ def plot_points(points, mixture: str | None = None, ax=None, title: str | None =
     """
     from matplotlib.patches import Circle
 
-    from .data import MIXTURE_KINDS, MIXTURE_STD, mixture_modes
+    from .mixtures import MIXTURE_KINDS, MIXTURE_STD, mixture_modes
 
     x = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 2:

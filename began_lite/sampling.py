@@ -1,8 +1,8 @@
 """The `sample` and `evaluate` commands: draw from a trained generator's checkpoint, and judge what it drew.
 
-Digits are judged by :func:`~began_lite.metrics.evaluate_digits` (a classifier trained on
+Digits are judged by :func:`~began_lite.evaluate.evaluate_digits` (a classifier trained on
 the real digits: classes covered, their balance, the Frechet distance); 2-D points by
-:func:`~began_lite.metrics.mixture_quality`. Both print; the library functions they call do not.
+:func:`~began_lite.evaluate.mixture_quality`. Both print; the library functions they call do not.
 """
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def evaluate_command(args) -> int:
     import numpy as np
     import torch
 
-    from .metrics import evaluate_digits, load_digit_classifier
+    from .classifier import load_digit_classifier
+    from .evaluate import evaluate_digits
 
     path = Path(args.samples)
     if not path.exists():
@@ -117,7 +118,7 @@ def evaluate_command(args) -> int:
 
 def _evaluate_points(args, points, stored_kind) -> int:
     """Modes covered and high-quality share (metrics.mixture_quality) of a 2-D run's samples."""
-    from .metrics import mixture_quality
+    from .evaluate import mixture_quality
 
     kind = args.mixture or stored_kind
     if kind not in MIXTURES:

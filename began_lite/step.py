@@ -1,7 +1,17 @@
-"""One training step of BEGAN or EBGAN: the function chapter 4 prints and walks through.
+r"""One training step of BEGAN: the function chapter 4 prints and walks through.
 
-Everything else in :mod:`began_lite.train` is bookkeeping around it: drawing the batch and
-the two z's, the k_t update, the learning-rate schedule, the history, checkpoints.
+With D an autoencoder and :math:`\mathcal{L}(v) = |v - D(v)|^\eta` its loss on an image (§3.1),
+one step of BEGAN (§3.4) is
+
+.. math::
+
+    \mathcal{L}_D = \mathcal{L}(x) - k_t\,\mathcal{L}(G(z_D)), \qquad
+    \mathcal{L}_G = \mathcal{L}(G(z_G)), \qquad
+    k_{t+1} = \operatorname{clip}_{[0,1]}\big(k_t + \lambda_k(\gamma\mathcal{L}(x) - \mathcal{L}(G(z_G)))\big).
+
+EBGAN plugs in another objective (:mod:`began_lite.objectives`) and the same step runs it.
+Everything else of the loop, drawing x, z_D and z_G, the weight average, the learning rate,
+the history and checkpoints, is bookkeeping in :class:`~began_lite.train.Trainer`.
 """
 from __future__ import annotations
 
@@ -19,55 +29,57 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or inf; nothing of that update was applied."""
 
 
-def _update(name: str, loss: torch.Tensor, opt, scaler) -> None:
-    """Refuse a non-finite loss (the mean over ranks, so all agree), then backward and one step."""
+def gan_step(*, G, D, opt_d, opt_g, objective, x, z_d, z_g, T=None, autocast=contextlib.nullcontext()) -> dict:
+    """One D update, one G update, then BEGAN's k_t update; returns the step's numbers (floats).
+
+    ``x`` is a real batch, ``z_d`` and ``z_g`` are two latent batches; ``objective`` is BEGAN's
+    (or EBGAN's); ``T`` transforms every image D sees (None: the identity, the paper's);
+    ``autocast`` is the precision context chosen once by the trainer (nanoGPT's ``ctx``).
+    """
+    T = T or (lambda v: v)
+    # ---- 1. D's update -------------------------------------------------------------------
+    with torch.no_grad(), autocast:
+        fake = G(z_d)  # G(z_D), made without a graph: nothing of L_D can flow into G
+    with autocast:
+        # L(x) and L(G(z_D)), one value per image: |v - D(v)|^eta, both batches in one pass through D.
+        # Deviation (quick profile): D sees T(x) and T(G(z_D)), each image shifted at random (augment.py).
+        loss_real, loss_fake_d = objective.losses(D, T(x), T(fake))
+        loss_d, logs = objective.loss_d(loss_real, loss_fake_d)  # L_D = L(x) - k_t L(G(z_D))
+    _guarded_step("L_D", loss_d, opt_d)
+    # ---- 2. G's update, through D: D's weights frozen, only G's optimiser steps ---------------
+    with _frozen(D) as D_frozen:
+        with autocast:
+            loss_g, logs_g = objective.loss_g(D_frozen, T(G(z_g)))  # L_G = L(G(z_G)), the graph runs through D
+        _guarded_step("L_G", loss_g, opt_g)
+    # ---- 3. the controller: k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1) ------
+    logs = _mean_over_ranks({**logs, **logs_g})  # L(x) of D's update, L(G(z_G)) of G's: the paper's terms
+    logs.update(objective.after_step(logs))  # BEGAN moves k_t (EBGAN has none); every rank the same k
+    return logs
+
+
+def _guarded_step(name: str, loss: torch.Tensor, opt) -> None:
+    """Refuse a NaN or inf loss (its mean over ranks, so that all agree), then backward and one step."""
     value = distributed.all_reduce_mean(loss).item()
     if not math.isfinite(value):
         raise TrainingDiverged(f"{name} = {value}")
     opt.zero_grad(set_to_none=True)
-    if scaler is None:
-        loss.backward()
-        opt.step()
-    else:  # float16: the loss is scaled up for backward, the step skipped if a gradient overflowed
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+    loss.backward()
+    opt.step()
 
 
-def gan_step(G, D, opt_d, opt_g, objective, real, z_d, z_g, ctx=contextlib.nullcontext(), scalers=(None, None),
-             augment=None):
-    r"""One D update, then one G update. Returns the step's numbers (tensors) for the log.
-
-    With L(v) = |v - D(v)|^eta, D's reconstruction loss (EBGAN calls it the energy):
-      BEGAN: L_D = L(x) - k_t L(G(z_D)),       L_G = L(G(z_G))                      (§3.4)
-      EBGAN: L_D = L(x) + max(0, m - L(G(z_D))),  L_G = L(G(z_G)) + w f_PT(Enc(G(z_G)))
-    ``objective.d_loss(D, real, fake)`` and ``objective.g_loss(D, fake)`` compute them; the
-    caller then updates k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1).
-
-    Where public implementations go wrong, and what this code does instead:
-    1. L_D must not reach G: the fake batch of the D step is made under ``no_grad``.
-    2. L_G must reach G *through* D without moving D: D is frozen (``requires_grad_(False)``),
-       not skipped or detached, and only G's optimizer steps.
-    ``augment`` is T of :mod:`began_lite.augment`: every image D sees, real or generated, in
-    both updates, goes through it (``None``: the identity, the paper's BEGAN).
-    ``ctx`` is the autocast context (nanoGPT's ``ctx``); ``scalers`` holds D's and G's
-    float16 ``GradScaler`` (or ``None``). D may be wrapped in DistributedDataParallel: the
-    frozen pass goes through its ``module``, since no gradient of D is wanted there.
-    """
-    scaler_d, scaler_g = scalers
-    T = augment or (lambda x: x)
-    with torch.no_grad(), ctx:
-        fake = G(z_d)  # (B, C, H, W) without a graph: nothing of L_D can flow into G
-    with ctx:
-        loss_d, logs = objective.d_loss(D, T(real), T(fake))
-    _update("L_D", loss_d, opt_d, scaler_d)
-
-    D_frozen = getattr(D, "module", D)
-    D_frozen.requires_grad_(False)
+@contextlib.contextmanager
+def _frozen(D):
+    """D without gradients of its own for the G update; DistributedDataParallel's wrapper is stepped
+    around (its ``module``), since no gradient of D is wanted there."""
+    D_plain = getattr(D, "module", D)
+    D_plain.requires_grad_(False)
     try:
-        with ctx:
-            loss_g, logs_g = objective.g_loss(D_frozen, T(G(z_g)))  # the graph runs through D (and T) into G
-        _update("L_G", loss_g, opt_g, scaler_g)
+        yield D_plain
     finally:
-        D_frozen.requires_grad_(True)
-    return {**logs, **logs_g}
+        D_plain.requires_grad_(True)
+
+
+def _mean_over_ranks(logs: dict) -> dict:
+    """Every logged tensor as a float, the mean over ranks: one read from the device for all of them."""
+    values = distributed.all_reduce_mean(torch.stack([v.detach().float() for v in logs.values()]))
+    return dict(zip(logs, values.tolist()))

@@ -14,7 +14,7 @@ defaults; a flag given twice counts once, the later). The record, with the comma
 :func:`~began_lite.chapters.records.provenance`, is written to ``DIR/verdict.json``.
 
 A seed *passes* when all ten classes are covered (at least 2% of the confidently classified
-samples each, :func:`~began_lite.metrics.mode_coverage`) and no class takes more than
+samples each, :func:`~began_lite.evaluate.mode_coverage`) and no class takes more than
 ``max_share`` of all samples (default 0.2, twice an equal share): "all ten classes in
 roughly equal shares" made a rule. The rule is ours; the numbers beside it let a reader
 apply another. The command exits with 0 when every seed passes, 1 when one does not, and 2

@@ -54,7 +54,7 @@ def cpu_id() -> str | None:
 def provenance() -> dict:
     """What a stored result needs to be trusted: software, machine, commit and date."""
     from .. import __version__
-    from ..config import pick_device
+    from ..device import pick_device
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,

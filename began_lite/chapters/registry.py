@@ -23,7 +23,7 @@ from multiprocessing import get_context
 import torch
 
 from ..checkpoint import atomic_write_bytes, output_folder, save_checkpoint
-from ..config import QUICK, TrainConfig
+from ..config import TrainConfig
 from ..plotting import grid_png
 from ..step import TrainingDiverged
 from .records import provenance

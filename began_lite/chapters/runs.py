@@ -20,10 +20,12 @@ import torch
 
 from ..augment import RandomShift
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..config import MIXTURE, TrainConfig
-from ..data import MIXTURE_KINDS, load_digits, load_faces, mixture_2d
-from ..metrics import (DigitClassifier, evaluate_digits, load_digit_classifier, mean_pairwise_l1,
-                       mixture_quality)
+from ..classifier import DigitClassifier, load_digit_classifier
+from ..config import TrainConfig
+from ..data import load_digits, load_faces
+from ..evaluate import evaluate_digits, mean_pairwise_l1, mixture_quality
+from ..mixtures import MIXTURE_KINDS, mixture_2d
+from ..profiles import MIXTURE
 from ..plotting import grid_png
 from ..train import Trainer
 from ..wasserstein import empirical_w1
@@ -245,10 +247,10 @@ def mixture_run(kind: str = "ring", steps: int | None = None, *, objective: str 
                 **overrides) -> tuple[Trainer, dict]:
     """Train BEGAN or EBGAN on the 2-D ``kind`` mixture ("ring" or "grid") and score it.
 
-    Settings: the profile, then :data:`began_lite.config.MIXTURE` (MLP networks, batch 256, ...),
+    Settings: the profile, then :data:`began_lite.profiles.MIXTURE` (MLP networks, batch 256, ...),
     then ``overrides``; ``steps`` defaults to MIXTURE's. The training set is ``n_points`` points
     drawn once with seed 0 (what ``train --dataset mixture`` uses). Returns the trainer and
-    :func:`~began_lite.metrics.mixture_quality` of ``n_eval`` samples (2500, as VEEGAN and
+    :func:`~began_lite.evaluate.mixture_quality` of ``n_eval`` samples (2500, as VEEGAN and
     PacGAN draw) from a fixed z, plus ``seconds`` (wall time of training), ``kind``,
     ``objective``, ``seed``, the final k_t and the realised ratio of the last 100 steps.
     """

@@ -1,181 +1,27 @@
-"""Measurements the chapters report: normality of loss distributions (chapter 2).
+"""Scores of generated samples: digits against the real digits, 2-D points against their mixture.
 
-The evaluator for generated images (classifier features, Frechet distance, mode
-coverage) joins this module in chapter 7, with the mode-collapse literature's score for the
-2-D mixtures (:func:`mixture_quality`: modes covered, share of high-quality samples).
+Digits (chapters 3-7) are judged in the feature space of a classifier trained on the real digits
+(:mod:`began_lite.classifier`): the Fréchet distance of Gaussian fits (the formula behind FID),
+improved precision and recall (Kynkäänniemi et al. 2019), the classes drawn and their balance.
+2-D points (chapter 7) are judged as the mode-collapse literature does: modes covered and the
+share of high-quality samples.
 """
 from __future__ import annotations
 
 import math
-import time
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+import torch
 
-__all__ = ["NormalityStats", "normality_stats", "effective_pixels"]
+from .classifier import DigitClassifier, load_digit_classifier
+from .data import load_digits
+from .mixtures import MIXTURE_KINDS, MIXTURE_STD, mixture_modes
+from .wasserstein import gaussian_w2_squared
 
-
-class NormalityStats(NamedTuple):
-    n: int  # sample size
-    mean: float
-    cv: float  # coefficient of variation, std / mean
-    skewness: float  # 0 for a normal distribution
-    excess_kurtosis: float  # 0 for a normal distribution
-    shapiro_p: float  # Shapiro-Wilk test of normality (Shapiro & Wilk 1965)
-    dagostino_p: float  # D'Agostino-Pearson K^2 test, from skewness and kurtosis (D'Agostino & Pearson 1973)
-
-
-def _numbers(name: str, values) -> np.ndarray:
-    """``values`` as a flat float64 array, or a ValueError naming ``name``."""
-    try:
-        return np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__}") from None
-
-
-def normality_stats(samples) -> NormalityStats:
-    """Moments and two normality tests of a 1-D sample (at least 20 finite values)."""
-    x = _numbers("samples", samples)
-    if x.size < 20:
-        raise ValueError(f"samples must hold at least 20 values for the normality tests, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("samples contains NaN or inf")
-    mean = float(x.mean())
-    return NormalityStats(
-        n=int(x.size), mean=mean, cv=float(x.std(ddof=1) / mean) if mean != 0 else float("nan"),
-        skewness=float(stats.skew(x)), excess_kurtosis=float(stats.kurtosis(x)),
-        shapiro_p=float(stats.shapiro(x).pvalue), dagostino_p=float(stats.normaltest(x).pvalue),
-    )
-
-
-def effective_pixels(pixel_values, image_values) -> float:
-    """How many *independent* pixels would explain the skewness of per-image means.
-
-    The mean of N independent copies of a variable with skewness s has skewness s / sqrt(N),
-    so N_eff = (s_pixel / s_image)^2. Compare with the real pixel count: N_eff much smaller
-    than N says the pixels' errors are far from independent.
-    """
-    pix, img = _numbers("pixel_values", pixel_values), _numbers("image_values", image_values)
-    for name, v in (("pixel_values", pix), ("image_values", img)):
-        if v.size < 3 or not np.all(np.isfinite(v)):
-            raise ValueError(f"{name} must hold at least 3 finite values (a skewness needs them), got {v.size}")
-    s_pix, s_img = float(stats.skew(pix)), float(stats.skew(img))
-    if s_img == 0 or np.sign(s_img) != np.sign(s_pix):
-        return float("nan")
-    return (s_pix / s_img) ** 2
-
-
-# --------------------------------------------------------------------------- the digit evaluator
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from .wasserstein import gaussian_w2_squared  # noqa: E402
-
-__all__ += ["mean_pairwise_l1", "DigitClassifier", "train_digit_classifier", "load_digit_classifier", "save_digit_classifier", "digit_probabilities", "digit_features",
-            "frechet_distance", "mode_coverage", "CoverageReport", "evaluate_digits", "precision_recall",
-            "centroids"]
-
-
-class DigitClassifier(nn.Module):
-    """A small MLP on 8x8 digits in [-1, 1]: 64 -> 256 -> 64 (features) -> 10 classes."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ELU(), nn.Linear(256, 64), nn.ELU())
-        self.head = nn.Linear(64, 10)
-
-    @staticmethod
-    def prepare(images: torch.Tensor) -> torch.Tensor:
-        """Any (N, 1, S, S) digits in [-1, 1] -> (N, 1, 8, 8), by the same resize the data uses."""
-        from .data import resize
-
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1 or len(images) == 0:
-            raise ValueError(f"images must be a non-empty tensor (N, 1, S, S), got {getattr(images, 'shape', type(images).__name__)}")
-        if not torch.isfinite(images).all():
-            raise ValueError("images must be finite (they hold NaN or inf)")
-        return resize(images.float().cpu().clamp(-1, 1), 8)
-
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.body(self.prepare(images))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))
-
-
-def train_digit_classifier(seed: int = 0, epochs: int = 60, held_out: int = 500):
-    """Train :class:`DigitClassifier` on the real digits (all but ``held_out``, a seeded split).
-
-    Returns ``(model, held_out_accuracy)``. A few seconds on a CPU; deterministic for a seed.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if isinstance(held_out, bool) or not isinstance(held_out, int) or not 1 <= held_out <= 1697:
-        raise ValueError(f"held_out must be an integer in [1, 1697] (the 1797 digits less 100 to train on), got {held_out!r}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny MLP: one thread is fastest, and immune to oversubscription
-    try:
-        return _train_classifier(seed, epochs, held_out)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_classifier(seed: int, epochs: int, held_out: int):
-    from .data import load_digits
-
-    x, y = load_digits(8, return_labels=True)
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(x), generator=g)
-    tr, te = perm[held_out:], perm[:held_out]
-    torch.manual_seed(seed)
-    model = DigitClassifier()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    for _ in range(epochs):
-        for idx in tr[torch.randperm(len(tr), generator=g)].split(64):
-            xb = x[idx] + 0.1 * torch.randn(x[idx].shape, generator=g)  # mild noise: robustness to generated strokes
-            loss = nn.functional.cross_entropy(model(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        acc = (model(x[te]).argmax(1) == y[te]).float().mean().item()
-    return model, acc
-
-
-# The shipped evaluator: weights trained by `python -m began_lite.metrics` (seed 0), so every
-# chapter and every user scores with the same network without retraining it.
-CLASSIFIER_PATH = Path(__file__).resolve().parents[1] / "data" / "digit_classifier.pt"
-
-
-def save_digit_classifier(path=CLASSIFIER_PATH, seed: int = 0) -> dict:
-    """Train the evaluator (seed ``seed``) and save its weights and provenance atomically."""
-    from .checkpoint import save_checkpoint
-
-    start = time.perf_counter()
-    model, acc = train_digit_classifier(seed=seed)
-    record = {"state": model.state_dict(), "held_out_accuracy": acc, "seed": seed,
-              "command": "python -m began_lite.metrics", "torch": str(torch.__version__),
-              "seconds": time.perf_counter() - start}
-    save_checkpoint(record, path)
-    return record
-
-
-def load_digit_classifier(path=CLASSIFIER_PATH) -> tuple[DigitClassifier, float]:
-    """The shipped evaluator and its held-out accuracy (``weights_only`` load).
-
-    Without the file (a non-editable install) it trains the same network from seed 0."""
-    from .checkpoint import load_checkpoint
-
-    if not Path(path).exists():
-        return train_digit_classifier(seed=0)
-    record = load_checkpoint(path)
-    model = DigitClassifier()
-    model.load_state_dict(record["state"])
-    return model.eval(), float(record["held_out_accuracy"])
+__all__ = ["digit_probabilities", "digit_features", "frechet_distance", "precision_recall", "centroids",
+           "mean_pairwise_l1", "CoverageReport", "mode_coverage", "evaluate_digits", "MixtureQuality",
+           "mixture_quality", "COVERAGE_THRESHOLD", "COVERAGE_MIN_SHARE"]
 
 
 @torch.no_grad()
@@ -274,7 +120,12 @@ class CoverageReport(NamedTuple):
     max_share: float  # share of the most common class
 
 
-def mode_coverage(probs, threshold: float = 0.9, min_share: float = 0.02) -> CoverageReport:
+# A class is *covered* when at least COVERAGE_MIN_SHARE of the confident samples (top probability at
+# least COVERAGE_THRESHOLD) fall in it: a blur the classifier is unsure of covers nothing.
+COVERAGE_THRESHOLD, COVERAGE_MIN_SHARE = 0.9, 0.02
+
+
+def mode_coverage(probs, threshold: float = COVERAGE_THRESHOLD, min_share: float = COVERAGE_MIN_SHARE) -> CoverageReport:
     """Classes the classifier assigns to samples, their balance, and the share of confident samples."""
     p = torch.as_tensor(probs, dtype=torch.float64)
     if p.ndim != 2 or p.shape[0] == 0:
@@ -296,8 +147,6 @@ def mode_coverage(probs, threshold: float = 0.9, min_share: float = 0.02) -> Cov
 
 def evaluate_digits(images: torch.Tensor, classifier: DigitClassifier | None = None, real: torch.Tensor | None = None) -> dict:
     """Frechet distance to the real digits, coverage and balance of ``images`` (N, 1, S, S) in [-1, 1]."""
-    from .data import load_digits
-
     DigitClassifier.prepare(images)  # the shape and finiteness checks, before any work
     if len(images) < 2:
         raise ValueError(f"images must hold at least 2 samples for the Frechet distance, got {len(images)}")
@@ -314,10 +163,6 @@ def evaluate_digits(images: torch.Tensor, classifier: DigitClassifier | None = N
     c = centroids(images)
     report["centroid_std"] = c.std(0).tolist()  # (rows, columns), pixels: the spread of where the ink sits
     return report
-
-
-# --------------------------------------------------------------------------- the 2-D mixture evaluator
-__all__ += ["MixtureQuality", "mixture_quality"]
 
 
 class MixtureQuality(NamedTuple):
@@ -343,8 +188,6 @@ def mixture_quality(samples, kind: str = "ring", *, std: float | None = None, n_
     2500 points uniform on the square [-5, 5]^2 cover 22 of the 25 grid modes with 2.2% of
     high quality; 2500 points uniform on the ring's circle cover all 8 with 7.7%.
     """
-    from .data import MIXTURE_KINDS, MIXTURE_STD, mixture_modes
-
     if kind not in MIXTURE_KINDS:
         raise ValueError(f"kind must be one of {MIXTURE_KINDS}, got {kind!r}")
     x = samples.detach().cpu() if isinstance(samples, torch.Tensor) else torch.as_tensor(np.asarray(samples))
@@ -367,9 +210,3 @@ def mixture_quality(samples, kind: str = "ring", *, std: float | None = None, n_
     counts = torch.bincount(nearest[high], minlength=len(modes))
     return MixtureQuality(int((counts >= min_count).sum()), len(modes), float(high.double().mean()),
                           counts.tolist())
-
-
-if __name__ == "__main__":  # python -m began_lite.metrics: regenerate data/digit_classifier.pt
-    rec = save_digit_classifier()
-    print(f"wrote {CLASSIFIER_PATH}: held-out accuracy {rec['held_out_accuracy']:.3f} "
-          f"(seed {rec['seed']}, torch {rec['torch']}, {rec['seconds']:.1f} s)")
