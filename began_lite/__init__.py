@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "digit_classifier", "score_digits", "holdout_split",
                      "SAMPLE_SEED"], "chapters.runs"),
-    **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR"], "chapters.records"),
+    **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR", "load_showcase"], "chapters.records"),
     **dict.fromkeys(["EXPERIMENTS"], "chapters.registry"),
     **dict.fromkeys(["effective_pixels", "normality_stats"], "normality"),
     **dict.fromkeys(["mean_pairwise_l1", "digit_features", "frechet_distance", "precision_recall", "centroids"],

@@ -26,11 +26,13 @@ __all__ = ["digit_probabilities", "digit_features", "frechet_distance", "precisi
 
 @torch.no_grad()
 def digit_probabilities(model: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's probability of each of the ten classes, per image (N, 10)."""
     return torch.softmax(model(images), dim=1)
 
 
 @torch.no_grad()
 def digit_features(model: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's 64 penultimate activations of each image: the space the scores work in."""
     return model.features(images)
 
 

@@ -62,6 +62,7 @@ def sample_z(n: int, z_dim: int, *, generator: torch.Generator | None = None,
 
 
 def count_parameters(module: nn.Module) -> int:
+    """The number of weights of ``module`` (every parameter's elements, trainable or not)."""
     return sum(p.numel() for p in module.parameters())
 
 

@@ -1,14 +1,31 @@
-"""Shared test settings and helpers.
+"""Every fixture the tests share, the environment they run in, and the order they run in.
 
-The unit tests run tiny models and tiny matrices. With several BLAS/OpenMP threads on a
-2-core machine that is also doing something else, threads spin-wait on each other and a
-0.1 s test can take 10 s; one thread is as fast for these sizes and immune to that.
+* One thread: the unit tests run tiny models and tiny matrices. With several BLAS/OpenMP threads
+  on a 2-core machine that is also doing something else, threads spin-wait on each other and a
+  0.1 s test can take 10 s; one thread is as fast for these sizes and immune to that.
+* A clean environment: the library reads ``BEGAN_LITE_DEVICE`` (pick_device), ``BEGAN_LITE_PROFILE``
+  (resolve_profile) and ``BEGAN_LITE_CACHE`` (the chapters' run cache). Every test starts with
+  none of them set, except a run cache of the session's own (never the user's home).
+* Order: ``pytest -n 2 --dist loadscope`` hands whole files (and notebooks) to the two workers in
+  the order collected. The chapters go first, longest first (by the run time their last
+  execution recorded), then the files that hold a test marked ``slow``, then the rest, which
+  fill the gaps at the end. Mark a test ``@pytest.mark.slow`` when it takes more than ~10 s.
 """
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
 import began_lite as bl
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than ~10 s (its file is scheduled early)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,13 +37,55 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def tiny_config(**kw) -> bl.TrainConfig:
-    """8x8 grey images, 4 filters, z = h = 4, batch 8, 40 steps on the CPU: a run in well under a second."""
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("run-cache")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, session_cache):
+    for name in [n for n in os.environ if n.startswith("BEGAN_LITE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("BEGAN_LITE_CACHE", str(session_cache))
+
+
+def _tiny(**kw) -> bl.TrainConfig:
     base = dict(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8,
                 steps=40, gamma=0.5, lambda_k=0.05, lr=1e-3, device="cpu", dtype="float32", profile="quick")
     return bl.TrainConfig(**{**base, **kw})
 
 
+@pytest.fixture
+def tiny_config():
+    """A factory: 8x8 grey images, 4 filters, z = h = 4, batch 8, 40 steps on the CPU (a run in well
+    under a second), with any field changed by keyword."""
+    return _tiny
+
+
 @pytest.fixture(scope="module")
 def digits8():
     return bl.load_digits(8)[:256]
+
+
+def _notebook_seconds(path) -> float:
+    """How long a notebook's last execution took, from the timestamps Jupyter stores in its cells."""
+    try:
+        cells = json.loads(open(path).read())["cells"]
+        times = [c.get("metadata", {}).get("execution", {}) for c in cells]
+        start = min(t["iopub.execute_input"] for t in times if "iopub.execute_input" in t)
+        end = max(t["shell.execute_reply"] for t in times if "shell.execute_reply" in t)
+        return (datetime.fromisoformat(end.rstrip("Z")) - datetime.fromisoformat(start.rstrip("Z"))).total_seconds()
+    except (OSError, KeyError, ValueError):
+        return 0.0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    seconds = {p: _notebook_seconds(p) for p in {item.path for item in items if item.path.suffix == ".ipynb"}}
+
+    def rank(item):
+        if item.path.suffix == ".ipynb":
+            return (0, -seconds[item.path])
+        return (1 if item.path in slow_files else 2, 0.0)
+
+    items.sort(key=rank)  # stable: each file's tests stay in their order

@@ -70,7 +70,9 @@ def test_the_check_sees_a_private_import():
 
 def test_every_public_name_resolves_and_is_used():
     for name in bl.__all__:
-        assert getattr(bl, name) is not None, name
+        value = getattr(bl, name)  # a lazy name mapped to the wrong module raises here
+        if callable(value) or inspect.ismodule(value):
+            assert inspect.getdoc(value), f"{name} has no docstring"
     used = {name for nb in NOTEBOOKS for _, src in cells(nb) for _, name in imported_names(src)}
     core = {"gan_step", "Trainer", "TrainConfig", "TrainingDiverged", "EquilibriumController", "began_losses",
             "Generator"}  # the API the README and chapter 4 describe, used through the helpers

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from began_lite.config import TrainConfig, pick_device, resolve_profile, seed_everything
+from began_lite.config import TrainConfig, default, field_names
+from began_lite.device import pick_device, seed_everything
+from began_lite.profiles import MIXTURE, PROFILES, resolve_profile
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
@@ -182,7 +184,6 @@ def test_quick_profile_shift_fits_the_image():
 
 
 def test_mixture_settings_have_no_shift_or_average():
-    from began_lite.config import MIXTURE
     c = TrainConfig.for_profile("quick", **MIXTURE)
     assert (c.shift, c.ema) == (0, 0.0)
 
@@ -243,7 +244,6 @@ BAD_FIELDS = [
     ("lr_patience", 0),
     ("vanishing_steps", 0),
     ("lr_min", -1.0),
-    ("lr_ramp_end", -1), ("lr_ramp_end", 2.5),
     ("seed", -1),
     ("device", 0),
     ("profile", "medium"),
@@ -267,21 +267,6 @@ def test_tanh_output_refused_for_points():
         TrainConfig(data_dim=2, tanh_output=True)
 
 
-def test_config_without_tanh_output_loads_with_the_default():
-    """A checkpoint written before the field existed holds no tanh_output: it meant no tanh."""
-    d = TrainConfig.for_profile("quick").to_dict()
-    del d["tanh_output"]
-    assert TrainConfig.from_dict(d).tanh_output is False
-
-
-def test_lr_ramp_must_start_before_it_ends():
-    with pytest.raises(ValueError, match=r"^lr_ramp_start must be >= 0 and below lr_ramp_end = 100"):
-        TrainConfig(lr_ramp_start=100, lr_ramp_end=100)
-    with pytest.raises(ValueError, match=r"^lr_ramp_start must be >= 0"):
-        TrainConfig(lr_ramp_start=-1)
-    assert TrainConfig(lr_ramp_start=5000, lr_ramp_end=0).lr_ramp_end == 0  # no ramp: the start is not read
-
-
 @pytest.mark.parametrize("name, value", BAD_FIELDS[:8], ids=[f"{n}={v!r}" for n, v in BAD_FIELDS[:8]])
 def test_from_dict_validates_fields(name, value):
     d = TrainConfig().to_dict()
@@ -301,3 +286,36 @@ def test_from_dict_unknown_keys_refused():
 @pytest.mark.parametrize("size", [8, 16, 32, 64, 128])
 def test_valid_image_sizes(size):
     assert TrainConfig(image_size=size).image_size == size
+
+
+def test_paper_small_is_the_paper_at_the_quick_sizes():
+    """paper-small: the quick profile's image and network sizes, every other field the paper's."""
+    paper, quick, small = TrainConfig(), TrainConfig.for_profile("quick"), TrainConfig.for_profile("paper-small")
+    sizes = ("image_size", "channels", "filters", "repeat")
+    assert all(getattr(small, f) == getattr(quick, f) for f in sizes)
+    others = [f for f in field_names() if f not in (*sizes, "steps", "profile", "device", "dtype")]
+    assert [f for f in others if getattr(small, f) != getattr(paper, f)] == []
+    assert small.steps == quick.steps  # the same budget as the quick profile
+    assert set(PROFILES) == {"quick", "full", "paper-small"}
+
+
+def test_every_field_has_a_doc_a_group_and_a_default():
+    from began_lite.config import GROUPS
+    from dataclasses import fields
+    for f in fields(TrainConfig):
+        assert f.metadata["doc"] and f.metadata["group"] in GROUPS, f.name
+        assert default(f.name) == getattr(TrainConfig(), f.name)
+
+
+def test_fixed_fields_are_those_that_shape_the_networks_or_the_objective():
+    # a checkpoint's weights fit only its own sizes, objective and weight average
+    assert set(field_names(fixed=True)) == {"objective", "image_size", "channels", "filters", "repeat", "z_dim",
+                                            "h_dim", "skip", "vanishing_residual", "tanh_output", "data_dim",
+                                            "mlp_hidden", "ema"}
+
+
+def test_a_removed_field_is_refused_by_name():
+    d = TrainConfig().to_dict()
+    d["began_pt_weight"] = 0.0  # gone: nothing kept for history
+    with pytest.raises(ValueError, match=r"unknown fields \['began_pt_weight'\]"):
+        TrainConfig.from_dict(d)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from began_lite.data import load_digits, load_faces, load_image_folder, mixture_2d, mixture_modes, resize
+from began_lite.data import load_digits, load_faces, load_image_folder, resize
+from began_lite.mixtures import mixture_2d, mixture_modes
 
 
 # --------------------------------------------------------------------------- digits

@@ -41,7 +41,7 @@ def _data():
 
 def _state(tr):
     return {"G": [p.detach().clone() for p in tr.G.parameters()], "D": [p.detach().clone() for p in tr.D.parameters()],
-            "ema": [p.detach().clone() for p in tr.G_ema.parameters()], "k": tr.k,
+            "ema": [p.detach().clone() for p in tr.sampler.parameters()], "k": tr.k,
             "loss_real": [float(v) for v in tr.history["loss_real"]], "k_hist": [float(v) for v in tr.history["k"]]}
 
 
@@ -54,8 +54,8 @@ def _worker(rank, init_file, out_dir):
         tr = Trainer(tiny_config(B), data, run_dir=out / "run")
         tr.train(STEPS, progress=False)  # rank 0 writes the checkpoint, rank 1 waits
         resumed = Trainer.from_checkpoint(out / "run", data, run_dir=out / "resumed")  # every rank loads it
-        tr.train(MORE, progress=False)
-        resumed.train(MORE, progress=False)
+        tr.train(STEPS + MORE, progress=False)
+        resumed.train(STEPS + MORE, progress=False)  # the total, like --steps
         torch.save({"straight": _state(tr), "resumed": _state(resumed),
                     "files": sorted(p.name for p in (out / "run").iterdir())}, out / f"rank{rank}.pt")
     finally:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 import began_lite as bl
 from began_lite.equilibrium import convergence_measure
-from began_lite.schedules import LinearRamp
 
 loss = st.floats(0.0, 10.0, allow_nan=False)
 unit = st.floats(0.0, 1.0)
@@ -63,13 +62,6 @@ def test_config_survives_its_dict(gamma, lambda_k, lr, batch, betas, objective, 
     cfg = bl.TrainConfig(gamma=gamma, lambda_k=lambda_k, lr=lr, batch_size=batch, adam_betas=betas,
                          objective=objective, compile=compile_, extra=extra)
     assert bl.TrainConfig.from_dict(cfg.to_dict()) == cfg
-
-
-@given(lr=st.floats(1e-6, 1.0), start=st.integers(0, 500), length=st.integers(1, 500), lr_min=st.floats(0.0, 1e-6))
-def test_linear_ramp_never_increases(lr, start, length, lr_min):
-    ramp = LinearRamp(lr, start, start + length, lr_min)
-    rates = [ramp.at(t) for t in range(start + length + 3)]
-    assert all(b <= a for a, b in zip(rates, rates[1:])) and rates[-1] == lr_min
 
 
 @given(measures=st.lists(st.floats(0.0, 10.0), min_size=1, max_size=300), patience=st.integers(1, 20),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["RESULTS_DIR", "stored_result", "provenance", "cpu_id", "same_computation", "check_rerun"]
+__all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "provenance", "cpu_id", "same_computation", "check_rerun"]
 
 # Where the documented `python -m began_lite experiment NAME ...` commands store their records
 # (data/results/README.md); the chapters read them from here.
@@ -32,6 +32,19 @@ def stored_result(name: str) -> dict:
         raise FileNotFoundError(f"no stored result {str(path)!r}; make it with `python -m began_lite experiment "
                                 f"{name} --out data/results` (data/results/README.md)")
     return json.loads(path.read_text())
+
+
+def load_showcase(path=None):
+    """The stored showcase generator (``data/results/showcase.pt``, a ``weights_only`` load), in eval mode, on the CPU:
+    the sampling generator of the quick profile's seed 0, the run the introduction shows."""
+    from ..checkpoint import load_checkpoint
+    from ..config import TrainConfig
+    from ..models import build_generator
+
+    state = load_checkpoint(RESULTS_DIR / "showcase.pt" if path is None else path)
+    G = build_generator(TrainConfig.from_dict(state["config"]))
+    G.load_state_dict(state["generator"])
+    return G.eval()
 
 
 @functools.lru_cache(maxsize=1)

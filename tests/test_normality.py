@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from began_lite.metrics import effective_pixels, normality_stats
+from began_lite.normality import effective_pixels, normality_stats
 
 
 def test_normality_stats_on_a_normal_sample():
@@ -76,20 +76,3 @@ def test_effective_pixels_undefined_cases_give_nan():
     skewed = np.random.default_rng(5).exponential(size=500)
     assert math.isnan(effective_pixels(skewed, [-1.0, 0.0, 1.0]))  # symmetric image values: skew 0
     assert math.isnan(effective_pixels(skewed, -skewed))  # opposite signs of skewness
-
-
-def test_shipped_classifier_accuracy_is_what_it_claims():
-    """data/digit_classifier.pt: its recorded held-out accuracy, recomputed here on the same seeded split."""
-    from began_lite.checkpoint import load_checkpoint
-    from began_lite.data import load_digits
-    from began_lite.metrics import CLASSIFIER_PATH, load_digit_classifier
-
-    record = load_checkpoint(CLASSIFIER_PATH)
-    assert record["seed"] == 0 and record["command"] == "python -m began_lite.metrics"
-    model, acc = load_digit_classifier()
-    x, y = load_digits(8, return_labels=True)
-    held_out = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:500]
-    with torch.no_grad():
-        measured = (model(x[held_out]).argmax(1) == y[held_out]).double().mean().item()
-    assert measured == pytest.approx(acc, abs=1e-6)
-    assert measured > 0.95

@@ -1,0 +1,220 @@
+"""What the chapters call: digit runs and their scores, the run cache, the registry of stored
+experiments (each arm states its settings), the command that remakes the records, and the records."""
+from __future__ import annotations
+
+import json
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import began_lite as bl
+from began_lite.chapters import registry
+from began_lite.chapters.records import (RESULTS_DIR, check_rerun, cpu_id, provenance, same_computation,
+                                         stored_result)
+from began_lite.chapters.runs import digit_run, faces_run, holdout_split
+from began_lite.config import TrainConfig
+
+TINY = dict(image_size=8, filters=8, repeat=1, batch_size=8)
+
+
+def test_digit_run_is_the_profile_and_the_overrides_nothing_else(monkeypatch):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    trainer, _ = digit_run(1, seed=0, **TINY)
+    assert trainer.config == TrainConfig.for_profile("quick", steps=1, seed=0, **TINY)
+    assert (trainer.config.shift, trainer.config.ema) == (2, 0.999)  # the profile's, capped at a quarter of 8 px
+    small, _ = digit_run(1, profile="paper-small", seed=0, image_size=8)
+    assert small.config == TrainConfig.for_profile("paper-small", steps=1, seed=0, image_size=8)
+
+
+def test_scoring_during_training_changes_nothing(monkeypatch):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    plain, rep_plain = digit_run(6, seed=3, **TINY)
+    scored, rep_scored = digit_run(6, seed=3, eval_every=3, **TINY)
+    assert all(torch.equal(a, b) for a, b in zip(plain.G.state_dict().values(), scored.G.state_dict().values()))
+    assert rep_plain["frechet"] == rep_scored["frechet"]
+    traj = rep_scored["trajectory"]
+    assert [p["step"] for p in traj] == [3, 6]
+    # the last point is the final score: the same samples, the same evaluator
+    assert traj[-1]["frechet"] == rep_scored["frechet"] and traj[-1]["precision"] == rep_scored["precision"]
+    assert traj[-1]["m_global"] == pytest.approx(float(scored.history["m_global"][-3:].mean()))
+    assert traj[-1]["grid_png"] and "raw_g" in traj[-1]  # a grid of samples; G scored without the average
+    curves = rep_scored["curves"]
+    assert curves["step"] == [] or curves["k"]  # 6 steps make no block of 10
+    assert set(rep_scored["loss_dist"]) >= {"mean_real", "mean_fake", "w1", "quantiles_real", "quantiles_fake"}
+    assert len(rep_scored["class_loss_real"]) == 10
+
+
+def test_a_cached_run_is_the_same_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", str(tmp_path))
+    first, rep1 = digit_run(5, seed=1, **TINY)
+    again, rep2 = digit_run(5, seed=1, **TINY)
+    assert rep1["cached"] is False and rep2["cached"] is True
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+    for a, b in zip(first.state_dict()["generator"].values(), again.state_dict()["generator"].values()):
+        assert torch.equal(a, b)
+    assert np.array_equal(first.history["k"], again.history["k"])
+    assert rep1["frechet"] == rep2["frechet"] and torch.equal(first.sample(4, seed=0), again.sample(4, seed=0))
+    _, rep3 = digit_run(5, seed=2, **TINY)  # another seed is another run
+    assert rep3["cached"] is False
+    next(tmp_path.glob("*.pt")).write_bytes(b"not a checkpoint")  # a damaged entry is redone
+    _, rep4 = digit_run(5, seed=1, **TINY)
+    assert rep4["frechet"] == rep1["frechet"]
+
+
+def test_holdout_trains_on_the_rest_and_measures_both(monkeypatch):
+    monkeypatch.setenv("BEGAN_LITE_CACHE", "off")
+    train, held = holdout_split(297, 8)
+    assert len(train) == 1500 and len(held) == 297
+    assert not any(torch.equal(h, t) for h in held[:20] for t in train)  # no held-out digit is trained on
+    trainer, report = digit_run(4, seed=0, holdout=297, eval_every=2, **TINY)
+    assert len(trainer.data) == 1500
+    point = report["trajectory"][-1]
+    assert point["loss_d_train"] > 0 and point["loss_d_heldout"] > 0
+    with pytest.raises(ValueError, match=r"^holdout must be an integer in \[1, 1697\]"):
+        holdout_split(1797)
+
+
+def test_every_arm_states_its_profile_and_resolves_to_a_config():
+    for name, exp in registry.EXPERIMENTS.items():
+        for label, settings in exp.arms.items():
+            assert settings["profile"] in ("quick", "paper-small"), (name, label)
+            profile, run, overrides = registry._split(exp, settings)
+            TrainConfig.for_profile(profile, steps=exp.steps, **overrides)  # valid
+
+
+def test_profile_minus_one_undoes_exactly_one_departure():
+    quick, paper = TrainConfig.for_profile("quick"), TrainConfig.for_profile("paper-small")
+    arms = registry.EXPERIMENTS["profile-minus-one"].arms
+    for name, fields in registry.DEPARTURES.items():
+        assert all(getattr(quick, f) != getattr(paper, f) for f in fields), name  # it is a departure
+        label = f"quick profile - {name}"
+        if label not in arms:  # the weight average: measured in every run instead (raw_g)
+            continue
+        cfg = TrainConfig.for_profile("quick", **{k: v for k, v in arms[label].items() if k != "profile"})
+        differ = {f for f in TrainConfig.__dataclass_fields__ if getattr(cfg, f) != getattr(quick, f)}
+        assert differ == set(fields), name
+
+
+def test_shared_runs_are_trained_once():
+    """gamma=1.0 is the quick profile itself: one run, however the arm writes it."""
+    exp = registry.EXPERIMENTS["gamma-sweep"]
+    a = registry._digit_job(exp, {"profile": "quick", "gamma": 1.0}, 0)
+    b = registry._digit_job(exp, {"profile": "quick"}, 0)
+    assert a != b and registry.run_key_of(a) == registry.run_key_of(b)
+    jobs = registry._jobs(["gamma-sweep", "gain", "objectives"])
+    assert len(jobs) == 20 + 3 + 3  # gain's 0.01 arm and the BEGAN arm are gamma=1.0's seeds 0-2
+
+
+def test_the_command_writes_records_from_finished_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(registry.EXPERIMENTS, "tiny", registry.Experiment(
+        "test", {"low": {"profile": "quick", "gamma": 0.3, **TINY}, "k=0": {"profile": "quick", "fixed_k": 0.0, **TINY}},
+        steps=4, seeds=(0, 1), eval_every=2))
+    args = types.SimpleNamespace(names=["tiny"], out=str(tmp_path), jobs=1, no_progress=True)
+    assert registry.main(args) == 0
+    rec = json.loads((tmp_path / "tiny.json").read_text())
+    assert [(r["arm"], r["seed"]) for r in rec["runs"]] == [("low", 0), ("low", 1), ("k=0", 0), ("k=0", 1)]
+    assert rec["runs"][0]["config"]["gamma"] == 0.3 and rec["runs"][2]["final"]["k"] == 0.0
+    assert {"torch", "cpu", "cpu_capability", "git_commit", "date"} <= set(rec["provenance"])
+    assert rec["command"] == f"python -m began_lite experiment tiny --out {tmp_path} --jobs 1"
+    with pytest.raises(ValueError, match=r"^NAME must be 'all' or among"):
+        registry.main(types.SimpleNamespace(names=["nope"], out=str(tmp_path), jobs=1, no_progress=True))
+
+
+STORED = sorted(registry.EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", STORED)
+def test_each_stored_record_is_what_the_registry_makes_today(name):
+    """Every run of a stored digit experiment has the configuration its arm names, resolved today,
+    and the record's arms, seeds, budget and command are the registry's."""
+    exp, record = registry.EXPERIMENTS[name], stored_result(name)
+    assert record["arms"] == json.loads(json.dumps(exp.arms)) and record["seeds"] == list(exp.seeds)
+    assert (record["steps"], record["eval_every"]) == (exp.steps, exp.eval_every)
+    assert record["command"].startswith(f"python -m began_lite experiment {name} ")
+    assert len(record["runs"]) == len(exp.arms) * len(exp.seeds)
+    for run in record["runs"]:
+        profile, _, overrides = registry._split(exp, exp.arms[run["arm"]])
+        want = TrainConfig.for_profile(profile, steps=exp.steps, seed=run["seed"], **overrides).to_dict()
+        assert run["config"] == json.loads(json.dumps(want)), (name, run["arm"], run["seed"])
+
+
+@pytest.mark.parametrize("name", ["faces", "faces-flip", "mixtures", "showcase"])
+def test_the_other_records_name_todays_configuration(name):
+    record = stored_result(name)
+    runs = record["runs"] if "runs" in record else [record]
+    for run in runs:
+        TrainConfig.from_dict(run["config"])  # every field is today's
+        if name != "mixtures":
+            assert run["config"]["profile"] == "quick" and run["config"]["shift"] > 0 and run["config"]["ema"] > 0
+    if name == "showcase":
+        sweep = stored_result("gamma-sweep")
+        seed0 = next(r for r in sweep["runs"] if r["arm"] == "gamma=1.0" and r["seed"] == 0)
+        assert record["final"]["frechet"] == seed0["final"]["frechet"]  # the same run as the profile's seed 0
+        G = bl.load_showcase()
+        assert sum(p.numel() for p in G.parameters()) > 0
+
+
+def test_stored_result_names_the_command_that_makes_it():
+    with pytest.raises(FileNotFoundError, match=r"no stored result .*nope\.json.*experiment nope"):
+        stored_result("nope")
+    assert stored_result("gamma-sweep") == json.loads((RESULTS_DIR / "gamma-sweep.json").read_text())
+
+
+def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_elsewhere(monkeypatch):
+    monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
+    here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
+            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__), "mkl_instructions": None}
+    assert same_computation(here)[0]
+    record = {"provenance": here}
+    seeds = [50.0, 120.0, 80.0]  # the stored arm's seeds at the rerun's step: spread 70
+    assert check_rerun(record, 50.004, 50.0, seeds) == "exact"
+    with pytest.raises(AssertionError, match="not the stored result"):
+        check_rerun(record, 50.01, 50.0, seeds)  # 2e-4 > 1e-4, though well inside the spread
+    other = "AVX2" if here["cpu_capability"] != "AVX2" else "DEFAULT"
+    for prov in ({**here, "cpu_capability": other}, {**here, "cpu": "another processor"},
+                 {**here, "torch_threads": here["torch_threads"] + 1}, {**here, "torch": "0.0.0"},
+                 {**here, "mkl_instructions": "AVX2"}, {k: v for k, v in here.items() if k != "cpu"}):
+        same, why = same_computation(prov)
+        assert not same and why.startswith(("recorded with another", "not recorded"))
+        assert str(prov.get("cpu", "")) not in why or "cpu" not in prov  # names fields, never the machine
+        assert check_rerun({"provenance": prov}, 110.0, 50.0, seeds) == "within twice the stored seeds' spread"
+        assert check_rerun({"provenance": prov}, -90.0, 50.0, seeds).startswith("within")  # 140 away: the edge
+        with pytest.raises(AssertionError, match="outside twice the stored seed spread"):
+            check_rerun({"provenance": prov}, 191.0, 50.0, seeds)
+        with pytest.raises(ValueError, match="at least 2 stored seeds"):
+            check_rerun({"provenance": prov}, 50.0, 50.0, [50.0])
+    prov = {**here, "cpu_capability": other}  # arrays: element by element
+    assert check_rerun({"provenance": prov}, [1.0, 2.5], [1.1, 2.0], [[1.1, 2.0], [1.3, 3.0]]).startswith("within")
+    with pytest.raises(AssertionError):
+        check_rerun({"provenance": prov}, [1.0, 2.5], [1.1, 2.0], [[1.1, 2.0], [1.15, 3.0]])
+
+
+def test_provenance_records_what_makes_a_run_reproducible():
+    prov = provenance()
+    assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["cpu"] == cpu_id()
+    assert prov["torch_threads"] == torch.get_num_threads() and prov["torch"] == str(torch.__version__)
+    assert same_computation(prov) == same_computation(json.loads(json.dumps(prov)))
+    assert same_computation(prov)[0]
+
+
+def test_faces_flip_trains_on_the_faces_and_their_mirror_images(monkeypatch):
+    import began_lite.chapters.runs as runs
+
+    seen = {}
+    real_trainer = runs.Trainer
+
+    def spy(config, data, **kw):
+        seen["data"] = data
+        return real_trainer(config, data, **kw)
+
+    monkeypatch.setattr(runs, "Trainer", spy)
+    faces = bl.load_faces(16)
+    faces_run(1, image_size=16, flip=True)
+    assert seen["data"].shape == (200, 1, 16, 16)
+    assert torch.equal(seen["data"][:100], faces) and torch.equal(seen["data"][100:], faces.flip(-1))
+    faces_run(1, image_size=16)
+    assert torch.equal(seen["data"], faces)
+    with pytest.raises(ValueError, match=r"^flip must be True or False, got 'yes'"):
+        faces_run(1, image_size=16, flip="yes")
