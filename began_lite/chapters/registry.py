@@ -80,6 +80,10 @@ EXPERIMENTS: dict[str, Experiment] = {
     "ebgan-margins": Experiment(
         "3", {f"m={m}": {**QUICK_ARM, "objective": "ebgan", "margin": m, "pt_weight": 0.0} for m in (0.2, 0.6)},
         steps=600, eval_every=150, about="EBGAN's fixed margin at two values, no pulling-away term"),
+    "ebgan-pt": Experiment(
+        "3", {"pt_weight=0": {**QUICK_ARM, "objective": "ebgan", "pt_weight": 0.0},
+              "pt_weight=0.1": {**QUICK_ARM, "objective": "ebgan"}},
+        about="EBGAN with and without its pulling-away term, at its default margin m = 1"),
     "eta": Experiment("5", {"eta=2": {**QUICK_ARM, "eta": 2}, "eta=1": QUICK_ARM},
                       about="the squared pixel error with the profile's gain"),
     "profile-minus-one": Experiment(
