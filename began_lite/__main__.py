@@ -285,7 +285,7 @@ def _evaluate(args) -> int:
 
 
 def _experiment(args) -> int:
-    from .chapters.registry import main as experiments_main
+    from .chapters.remake import main as experiments_main
 
     return experiments_main(args)
 

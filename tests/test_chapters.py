@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import began_lite as bl
-from began_lite.chapters import registry
+from began_lite.chapters import registry, remake
 from began_lite.chapters.records import (RESULTS_DIR, check_rerun, cpu_id, provenance, same_computation,
                                          stored_result)
 from began_lite.chapters.runs import digit_run, faces_run, holdout_split
@@ -80,7 +80,7 @@ def test_every_arm_states_its_profile_and_resolves_to_a_config():
     for name, exp in registry.EXPERIMENTS.items():
         for label, settings in exp.arms.items():
             assert settings["profile"] in ("quick", "paper-small"), (name, label)
-            profile, run, overrides = registry._split(exp, settings)
+            profile, run, overrides = registry.split(exp, settings)
             TrainConfig.for_profile(profile, steps=exp.steps, **overrides)  # valid
 
 
@@ -100,10 +100,10 @@ def test_profile_minus_one_undoes_exactly_one_departure():
 def test_shared_runs_are_trained_once():
     """gamma=1.0 is the quick profile itself: one run, however the arm writes it."""
     exp = registry.EXPERIMENTS["gamma-sweep"]
-    a = registry._digit_job(exp, {"profile": "quick", "gamma": 1.0}, 0)
-    b = registry._digit_job(exp, {"profile": "quick"}, 0)
+    a = registry.digit_job(exp, {"profile": "quick", "gamma": 1.0}, 0)
+    b = registry.digit_job(exp, {"profile": "quick"}, 0)
     assert a != b and registry.run_key_of(a) == registry.run_key_of(b)
-    jobs = registry._jobs(["gamma-sweep", "gain", "objectives"])
+    jobs = registry.jobs_for(["gamma-sweep", "gain", "objectives"])
     assert len(jobs) == 20 + 3 + 3  # gain's 0.01 arm and the BEGAN arm are gamma=1.0's seeds 0-2
 
 
@@ -112,14 +112,14 @@ def test_the_command_writes_records_from_finished_runs(tmp_path, monkeypatch, ca
         "test", {"low": {"profile": "quick", "gamma": 0.3, **TINY}, "k=0": {"profile": "quick", "fixed_k": 0.0, **TINY}},
         steps=4, seeds=(0, 1), eval_every=2))
     args = types.SimpleNamespace(names=["tiny"], out=str(tmp_path), jobs=1, no_progress=True)
-    assert registry.main(args) == 0
+    assert remake.main(args) == 0
     rec = json.loads((tmp_path / "tiny.json").read_text())
     assert [(r["arm"], r["seed"]) for r in rec["runs"]] == [("low", 0), ("low", 1), ("k=0", 0), ("k=0", 1)]
     assert rec["runs"][0]["config"]["gamma"] == 0.3 and rec["runs"][2]["final"]["k"] == 0.0
     assert {"torch", "cpu", "cpu_capability", "git_commit", "date"} <= set(rec["provenance"])
     assert rec["command"] == f"python -m began_lite experiment tiny --out {tmp_path} --jobs 1"
     with pytest.raises(ValueError, match=r"^NAME must be 'all' or among"):
-        registry.main(types.SimpleNamespace(names=["nope"], out=str(tmp_path), jobs=1, no_progress=True))
+        remake.main(types.SimpleNamespace(names=["nope"], out=str(tmp_path), jobs=1, no_progress=True))
 
 
 STORED = sorted(registry.EXPERIMENTS)
@@ -135,7 +135,7 @@ def test_each_stored_record_is_what_the_registry_makes_today(name):
     assert record["command"].startswith(f"python -m began_lite experiment {name} ")
     assert len(record["runs"]) == len(exp.arms) * len(exp.seeds)
     for run in record["runs"]:
-        profile, _, overrides = registry._split(exp, exp.arms[run["arm"]])
+        profile, _, overrides = registry.split(exp, exp.arms[run["arm"]])
         want = TrainConfig.for_profile(profile, steps=exp.steps, seed=run["seed"], **overrides).to_dict()
         assert run["config"] == json.loads(json.dumps(want)), (name, run["arm"], run["seed"])
 
