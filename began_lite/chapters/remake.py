@@ -21,7 +21,7 @@ from ..step import TrainingDiverged
 from .records import provenance
 from .registry import (EXPERIMENTS, FACE_STEPS, FACES, MIXTURE_JOBS, QUICK_ARM, SPECIAL, digit_job, jobs_for,
                        run_key_of)
-from .runs import GRID_SEED, SAMPLE_SEED, _digits, digit_run, faces_run, mixture_run
+from .runs import GRID_SEED, SAMPLE_SEED, digit_run, faces_run, mixture_run, real_digits
 
 __all__ = ["run_all", "sweep_record", "main"]
 
@@ -139,7 +139,7 @@ def _write_special(name: str, results: dict, out, command: str) -> str:
     exp = EXPERIMENTS["gamma-sweep"]
     job = digit_job(exp, QUICK_ARM, 0)
     trainer, report = digit_run(job["steps"], eval_every=job["eval_every"], **job["overrides"])
-    real = _digits(16)[torch.randperm(1797, generator=torch.Generator().manual_seed(0))[:64]]
+    real = real_digits(16)[torch.randperm(1797, generator=torch.Generator().manual_seed(0))[:64]]
     record = {"experiment": "showcase", "steps": exp.steps, "seed": 0, "settings": QUICK_ARM,
               "config": trainer.config.to_dict(), "command": command, "provenance": provenance(),
               "final": {k: v for k, v in report.items() if k not in ("trajectory", "cached", "curves")},

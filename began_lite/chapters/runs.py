@@ -30,7 +30,7 @@ from ..plotting import grid_png
 from ..train import Trainer
 from ..wasserstein import empirical_w1
 
-__all__ = ["SAMPLE_SEED", "GRID_SEED", "digit_classifier", "score_digits", "run_cache_dir", "digit_run",
+__all__ = ["SAMPLE_SEED", "GRID_SEED", "digit_classifier", "real_digits", "score_digits", "run_cache_dir", "digit_run",
            "holdout_split", "mixture_run", "faces_run"]
 
 SAMPLE_SEED = 12345  # the z of every scored set of samples (1000 digits, 2500 points)
@@ -44,7 +44,8 @@ def digit_classifier() -> tuple[DigitClassifier, float]:
 
 
 @functools.lru_cache(maxsize=4)
-def _digits(image_size: int, labels: bool = False):
+def real_digits(image_size: int, labels: bool = False):
+    """The 1797 real digits at ``image_size`` (and their labels), loaded once."""
     return load_digits(image_size, return_labels=labels)
 
 
@@ -53,7 +54,7 @@ def score_digits(images: torch.Tensor) -> dict:
     (Kynkäänniemi et al. 2019) in the evaluator's feature space, the spread of the ink's centre,
     and the mean pairwise L1 distance (``diversity``, over the first 400) of generated digits."""
     classifier, _ = digit_classifier()
-    report = evaluate_digits(images, classifier, real=_digits(images.shape[-1]))
+    report = evaluate_digits(images, classifier, real=real_digits(images.shape[-1]))
     report["diversity"] = mean_pairwise_l1(images[:400])
     return report
 
@@ -90,7 +91,7 @@ def _run_key(spec: dict) -> str:
 
 def holdout_split(n_heldout: int, image_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """The real digits split once (seed 0) into ``(training, held_out)``, ``n_heldout`` held out."""
-    x = _digits(image_size)
+    x = real_digits(image_size)
     if isinstance(n_heldout, bool) or not isinstance(n_heldout, int) or not 1 <= n_heldout <= len(x) - 100:
         raise ValueError(f"holdout must be an integer in [1, {len(x) - 100}], got {n_heldout!r}")
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
@@ -149,7 +150,7 @@ def _final_measures(trainer: Trainer, samples: torch.Tensor) -> dict:
     """At the end of a run: D's loss on real digits per class, and the whole loss distributions
     of real and generated digits as D sees them (through T), which the controller balances."""
     cfg = trainer.config
-    x, labels = _digits(cfg.image_size, True)
+    x, labels = real_digits(cfg.image_size, True)
     T = RandomShift(cfg.shift, seed=999) if cfg.shift else None
     loss_real = _d_losses(trainer, x, T)
     T = RandomShift(cfg.shift, seed=999) if cfg.shift else None
@@ -198,7 +199,7 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
         data, held = holdout_split(holdout, config.image_size)
         heldout = (data[:holdout], held)
     else:
-        data = _digits(config.image_size)
+        data = real_digits(config.image_size)
     cache = run_cache_dir()
     key = _run_key({"config": config.to_dict(), "steps": steps, "fixed_k": fixed_k, "holdout": holdout,
                     "n_eval": n_eval, "eval_every": eval_every})
