@@ -53,7 +53,7 @@ class Slider:
     def spec(self) -> dict:
         """What the page's script receives: the figure, the frames and the sliders' sizes."""
         return {"id": self.div_id, **self.figure, "frames": self.frames, "shape": [len(v) for _, v in self.axes],
-                "config": {"displaylogo": False, "responsive": True}}
+                "config": {"displayModeBar": False, "responsive": True}}
 
     def _repr_html_(self) -> str:
         code = json.dumps(self.spec(), separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
