@@ -128,10 +128,19 @@ $(MATHJAX_JS): $(MATHJAX_TGZ)
 
 mathjax: $(MATHJAX_JS)
 
+# Plotly for the sliders (began_lite/sliders.py), offline: the pinned plotly package
+# (requirements.txt) ships plotly.min.js; it is copied into book/_static/plotly/ (git-ignored),
+# and book/_ext loads it only on the pages that have a slider. A new pin remakes the venv's
+# stamp, and so the copy.
+PLOTLY_JS := book/_static/plotly/plotly.min.js
+$(PLOTLY_JS): $(STAMP)
+	mkdir -p $(@D)
+	cp "$$($(PY) -c 'import pathlib, plotly; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" $@
+
 # Notebooks are not executed (execute_notebooks: off), so a clean build takes seconds:
 # _build/html is rebuilt from scratch (no stale pages), and --all re-reads every page so
 # that -W sees every warning, not only those of the pages changed since the last build.
-book: $(STAMP) $(MATHJAX_JS)
+book: $(STAMP) $(MATHJAX_JS) $(PLOTLY_JS)
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build -W --keep-going --all .
 	$(PY) book/check_offline.py _build/html

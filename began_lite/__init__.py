@@ -23,7 +23,7 @@ from .train import Trainer
 from .wasserstein import (empirical_w1, empirical_w2, gaussian_w2, gaussian_w2_by_coupling_search,
                           gaussian_w2_terms, jensen_bound, sqrtm_psd)
 
-from . import plotting, wasserstein, widgets  # noqa: E402  (figure helpers; heavy imports happen inside functions)
+from . import plotting, sliders, wasserstein, widgets  # noqa: E402  (figure helpers; heavy imports happen inside functions)
 
 __version__ = "0.1.0"
 
@@ -65,5 +65,5 @@ __all__ = [
     # chapter helpers: runs, stored results, scores, the latent space (chapters 2-7)
     *_LAZY,
     # figure and widget modules
-    "plotting", "wasserstein", "widgets",
+    "plotting", "sliders", "wasserstein", "widgets",
 ]

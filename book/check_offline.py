@@ -11,6 +11,9 @@ For every .html page of the build it checks that
   * inline <script> code and the stylesheets the pages load contain no remote URL to
     fetch (an @import or url() of http(s), or a CDN address in code);
   * MathJax is loaded at most once, and exactly once on every page that has math;
+  * Plotly (for the sliders of began_lite.sliders) is loaded from the build's
+    _static/plotly/plotly.min.js, exactly once on every page with a slider (a
+    ``began-slider`` div) and on no other page (it weighs 4.8 MB);
 and, for the build as a whole, that the local MathJax entry script and at least one of
 its woff fonts exist.
 
@@ -44,6 +47,8 @@ REMOTE_IN_CSS = re.compile(r"""(?:@import\s+|url\(\s*)["']?((?:https?:)?//[^"')\
 # Harmless URLs that appear in code without being fetched (XML namespaces).
 NAMESPACE_URL = re.compile(r"^(?:https?:)?//www\.w3\.org/", re.I)
 MATH_CLASS = re.compile(r"(?:^|\s)math(?:\s|$)")
+SLIDER_CLASS = re.compile(r"(?:^|\s)began-slider(?:\s|$)")
+PLOTLY_ENTRY = Path("_static") / "plotly" / "plotly.min.js"
 
 
 class PageScanner(HTMLParser):
@@ -55,12 +60,15 @@ class PageScanner(HTMLParser):
         self.scripts: list[str] = []  # every <script src>
         self.inline_code: list[str] = []
         self.has_math = False
+        self.has_slider = False
         self._in_code_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k.lower(): (v or "") for k, v in attrs}
         if MATH_CLASS.search(a.get("class", "")):
             self.has_math = True
+        if SLIDER_CLASS.search(a.get("class", "")):
+            self.has_slider = True
         if tag in SRC_TAGS and a.get("src"):
             self.resources.append((f"<{tag} src>", a["src"]))
             if tag == "script":
@@ -148,9 +156,27 @@ def check(build: Path) -> list[str]:
             if why or target != entry:
                 problems.append(f"{rel}: MathJax is loaded from {src}, not from {MATHJAX_ENTRY}")
 
+        problems += check_plotly(build, page, scan)
+
     for css in sorted(stylesheets):
         for url in remote_urls(css.read_text(encoding="utf-8", errors="replace"), REMOTE_IN_CSS):
             problems.append(f"{css.relative_to(build)}: stylesheet fetches the remote {url}")
+    return problems
+
+
+def check_plotly(build: Path, page: Path, scan: PageScanner) -> list[str]:
+    """Plotly once, from the build, on a page with a slider; nowhere else."""
+    rel = page.relative_to(build)
+    plotly = [s for s in scan.scripts if "plotly" in s.lower()]
+    if scan.has_slider and len(plotly) != 1:
+        return [f"{rel}: the page has a slider and loads Plotly {len(plotly)} times: {plotly}"]
+    if not scan.has_slider and plotly:
+        return [f"{rel}: the page has no slider but loads Plotly: {plotly}"]
+    problems = []
+    for src in plotly:
+        target, why = local_target(page, src)
+        if why or target != build / PLOTLY_ENTRY:
+            problems.append(f"{rel}: Plotly is loaded from {src}, not from {PLOTLY_ENTRY}")
     return problems
 
 

@@ -67,6 +67,46 @@ def digits8():
     return bl.load_digits(8)[:256]
 
 
+def _sweep_record(gammas=(0.5, 1.0), seeds=(0, 1), steps=(5, 10, 15, 20)) -> dict:
+    """A gamma sweep's record in miniature, in the layout of data/results/gamma-sweep.json.
+
+    Each run scores ``steps``; the first seed of each arm stores a grid of 36 random 8x8 "samples"
+    per scored step (``grid_png``, base64), as ``experiment gamma-sweep`` stores real ones; every
+    run has ``curves`` (k_t, M_global, ... every 5 steps). The numbers are made up but distinct,
+    so that a test can tell which run and step a slider shows.
+    """
+    import base64
+
+    runs = []
+    for g in gammas:
+        for seed in seeds:
+            gen = torch.Generator().manual_seed(1000 * seed + int(100 * g))
+            trajectory = []
+            for i, step in enumerate(steps):
+                point = {"step": step, "k": round(0.01 * (i + 1) * g + 0.001 * seed, 6), "m_global": 1.0 / (i + 2),
+                         "gamma_realised": g, "frechet": 400.0 - 10 * i - seed, "classes_covered": i,
+                         "precision": 0.1 * i, "recall": 0.05 * i}
+                if seed == seeds[0]:
+                    grid = bl.plotting.grid_png(torch.rand(36, 1, 8, 8, generator=gen) * 2 - 1, nrow=6)
+                    point["grid_png"] = base64.b64encode(grid).decode()
+                trajectory.append(point)
+            every_5 = list(range(5, steps[-1] + 1, 5))
+            curves = {"every": 5, "step": every_5, "k": [round(0.002 * s * g + 0.001 * seed, 6) for s in every_5],
+                      "loss_real": [0.1] * len(every_5), "loss_fake": [0.1 * g] * len(every_5),
+                      "m_global": [round(1.0 / s + 0.01 * seed, 6) for s in every_5], "gamma_realised": [g] * len(every_5)}
+            runs.append({"arm": f"gamma={g}", "seed": seed, "settings": {"profile": "quick", "gamma": g},
+                         "config": {"gamma": g, "seed": seed, "steps": steps[-1]}, "final": {"frechet": 300.0},
+                         "trajectory": trajectory, "curves": curves})
+    return {"experiment": "gamma-sweep", "arms": {f"gamma={g}": {"profile": "quick", "gamma": g} for g in gammas},
+            "seeds": list(seeds), "steps": steps[-1], "eval_every": steps[0], "runs": runs}
+
+
+@pytest.fixture(scope="session")
+def sweep_record():
+    """A factory of miniature gamma-sweep records (see :func:`_sweep_record`)."""
+    return _sweep_record
+
+
 def _notebook_seconds(path) -> float:
     """How long a notebook's last execution took, from the timestamps Jupyter stores in its cells."""
     try:
