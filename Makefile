@@ -21,12 +21,21 @@ help:
 # PYTHONDONTWRITEBYTECODE=1 is set (it is on the machine we develop on), an install without
 # .pyc files makes every Python process compile what it imports (the stack the kernels
 # import: 15-19 s instead of 8 s), and a `make test` right after such an install took 624 s.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt book/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
-	touch $(STAMP)
+	touch $(STAMP) $(BOOK_STAMP)
+
+# `make book` needs only the book's own requirements (book/requirements.txt: Jupyter Book and
+# Plotly), about half a minute on a fresh machine; `make test` installs the whole stack.
+BOOK_STAMP := $(VENV)/.book-installed
+$(BOOK_STAMP): book/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -r book/requirements.txt
+	touch $(BOOK_STAMP)
 
 install: $(STAMP)
 
@@ -61,38 +70,33 @@ nbval: $(STAMP)
 
 # `make test` is `make unit` and `make nbval` in one pytest session, so that the two workers
 # share all of it (--dist loadscope: a test file or a notebook stays on one worker, in
-# order). Work is handed out in the order given (--no-loadscope-reorder), longest first:
-# the four chapters that train for minutes on one thread (chapter 4's controlled run,
-# memoised, is then ready for chapters 5-7; chapter 5's gamma = 0.3 run for chapter 7),
-# chapter 2, then the test files and chapters that take tens of seconds, and last the
-# many that take a few, which fill the gaps at the end. Handed out by test count instead
-# (xdist's default), a slow chapter came last and one worker idled: 703 s against 599 s.
-LONGEST_FIRST := book/03_ebgan.ipynb book/04_began_objective.ipynb book/06_architecture.ipynb \
-	book/05_equilibrium.ipynb book/02_normal_loss.ipynb tests/test_faults.py book/07_experiments.ipynb \
-	tests/test_bench.py tests/test_experiments.py tests/test_distributed.py tests/test_determinism.py \
-	tests/test_bad_input.py tests/test_cli.py tests/test_gpu_check.py
-UNIT_FILES := $(sort $(wildcard tests/test_*.py))
+# order). Work is handed out in the order collected (--no-loadscope-reorder), and
+# tests/conftest.py orders it: the chapters first, longest first (by the run time their last
+# execution recorded), then the test files holding a test marked `slow`, then the rest,
+# which fill the gaps at the end.
 test: $(STAMP)
-	$(CHAPTER_ENV) $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder \
-	  $(foreach f,$(LONGEST_FIRST),$(filter $(f),$(NOTEBOOKS) $(UNIT_FILES))) $(filter-out $(LONGEST_FIRST),$(NOTEBOOKS) $(UNIT_FILES))
+	$(CHAPTER_ENV) $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder $(NOTEBOOKS) tests --ignore=tests/browser
 
-# The chapters again under another set of CPU kernels than the one torch picks on this machine
-# (issue 16): what another CPU computes. Trained networks then differ in their last bits, which a
-# GAN run carries into the second digit; the chapters mask those outputs (tag nbval-ignore-output,
-# book/sanitize.cfg), assert every claim within a measured margin, and check reruns of stored runs
-# exactly only where processor, kernels, threads and torch match the record (began_lite.check_rerun).
-# AVX512 here -> AVX2 (ATen and oneDNN); AVX2 -> the default kernels (ATen) and SSE4.1 (oneDNN).
+# The chapters again under another set of CPU kernels than the one torch picks on this machine:
+# what another CPU computes. Three libraries choose kernels by processor: ATen (torch's own,
+# ATEN_CPU_CAPABILITY), oneDNN (convolutions, ONEDNN_MAX_CPU_ISA) and MKL (matrix products,
+# MKL_ENABLE_INSTRUCTIONS; MKL also chooses by vendor, so an AMD reader gets a path an Intel
+# machine never takes unless told). All three are moved one level down at once. Trained networks
+# then differ in their last bits, which a GAN run carries into the second digit; the chapters mask
+# those outputs (tag nbval-ignore-output), assert every claim within a measured margin, and check
+# reruns of stored runs exactly only where processor, kernels, threads and torch match the record
+# (began_lite.check_rerun). AVX512 here -> AVX2; AVX2 -> the default kernels and SSE4.x.
+# tests/test_api.py (the chapters' imports, a second) comes along so that tests/conftest.py orders the work.
 CAPABILITY = $(PY) -c 'import torch; print(torch.backends.cpu.get_cpu_capability())'
 nbval-foreign: $(STAMP)
 	@native=$$($(CAPABILITY)); \
 	case $$native in \
-	  AVX512*) foreign="ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2" ;; \
-	  AVX2) foreign="ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41" ;; \
+	  AVX512*) foreign="ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2" ;; \
+	  AVX2) foreign="ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2" ;; \
 	  *) echo "CPU kernels here: $$native; no other set to choose, nothing to run"; exit 0 ;; \
 	esac; \
 	echo "CPU kernels: native $$native, foreign $$(env $$foreign $(CAPABILITY)) ($$foreign)"; \
-	$(CHAPTER_ENV) env $$foreign $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder \
-	  $(foreach f,$(LONGEST_FIRST),$(filter $(f),$(NOTEBOOKS))) $(filter-out $(LONGEST_FIRST),$(NOTEBOOKS))
+	$(CHAPTER_ENV) env $$foreign $(PY) -m pytest -q $(NBVAL) --no-loadscope-reorder $(NOTEBOOKS) tests/test_api.py
 
 execute: $(STAMP)
 	printf '%s\n' $(NOTEBOOKS) | { $(CHAPTER_ENV) xargs -P $(JOBS) -I{} \
@@ -133,14 +137,14 @@ mathjax: $(MATHJAX_JS)
 # and book/_ext loads it only on the pages that have a slider. A new pin remakes the venv's
 # stamp, and so the copy.
 PLOTLY_JS := book/_static/plotly/plotly.min.js
-$(PLOTLY_JS): $(STAMP)
+$(PLOTLY_JS): $(BOOK_STAMP)
 	mkdir -p $(@D)
 	cp "$$($(PY) -c 'import pathlib, plotly; print(pathlib.Path(plotly.__file__).parent / "package_data" / "plotly.min.js")')" $@
 
 # Notebooks are not executed (execute_notebooks: off), so a clean build takes seconds:
 # _build/html is rebuilt from scratch (no stale pages), and --all re-reads every page so
 # that -W sees every warning, not only those of the pages changed since the last build.
-book: $(STAMP) $(MATHJAX_JS) $(PLOTLY_JS)
+book: $(BOOK_STAMP) $(MATHJAX_JS) $(PLOTLY_JS)
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build -W --keep-going --all .
 	$(PY) book/check_offline.py _build/html
