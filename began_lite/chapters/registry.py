@@ -86,8 +86,6 @@ EXPERIMENTS: dict[str, Experiment] = {
         "6", {"plain": QUICK_ARM, "skip": {**QUICK_ARM, "skip": True},
               "vanishing residuals": {**QUICK_ARM, "vanishing_residual": True, "vanishing_steps": 1500}},
         about="the paper's two optional architecture changes (section 3.5)"),
-    "latent-size": Experiment("6", {f"N_z=N_h={n}": {**QUICK_ARM, "z_dim": n, "h_dim": n} for n in (8, 16, 32, 64)},
-                              about="the code sizes N_z = N_h"),
     "long-run": Experiment("7", {"quick profile": QUICK_ARM}, steps=12_000, seeds=(0,), eval_every=1000,
                            about="the quick profile trained four times as long, scored every 1000 steps"),
 }
