@@ -57,7 +57,7 @@ unit: $(STAMP)
 # kernels too (`make execute`), so nbval compares like with like: the thread count changes
 # the last bits of a sum, and a training run carries them forward.
 # glibc's malloc keeps freed memory for reuse instead of mapping fresh pages every training
-# step (what began_lite.allocator.tune_malloc does for the command line; appendix "Benchmarks"):
+# step (what began_lite.perf.allocator.tune_malloc does for the command line; appendix "Benchmarks"):
 # the same numbers, fewer page faults. Other C libraries ignore the two variables.
 # CHAPTER_ENV starts a shell command: a fresh run cache, removed on exit, and the kernels' settings.
 CHAPTER_ENV = cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \

@@ -324,7 +324,7 @@ def _verdict(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import main as bench_main
+    from .perf.bench import main as bench_main
 
     return bench_main(args)
 
@@ -335,7 +335,7 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     if args.command in ("train", "experiment", "verdict", "bench"):  # keep freed memory for reuse (allocator.py)
-        from .allocator import tune_malloc
+        from .perf.allocator import tune_malloc
 
         args.malloc_note = tune_malloc()
     try:

@@ -2,17 +2,22 @@
 
 * :func:`pick_device`: cuda, then mps, then cpu (``BEGAN_LITE_DEVICE`` overrides the automatic choice);
 * :func:`autocast_dtype`: bfloat16 autocast on a CUDA GPU that supports it, plain float32 elsewhere;
-* :func:`seed_everything`: Python, NumPy and torch seeded alike.
+* :func:`seed_everything`: Python, NumPy and torch seeded alike;
+* :func:`cpu_id`: which processor this is (stored results and benchmarks name it).
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "autocast_dtype", "seed_everything"]
+__all__ = ["pick_device", "autocast_dtype", "seed_everything", "cpu_id"]
 
 
 def _accelerator() -> str | None:
@@ -76,3 +81,20 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_id() -> str | None:
+    """The processor's model name and a digest of its feature flags (Linux), else ``platform.processor()``.
+
+    MKL and oneDNN choose their kernels by these flags, below what ``get_cpu_capability()``
+    reports: two AVX512 machines of another model compute different last bits.
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or None
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = " ".join(sorted(fields.get("flags", "").split()))
+    return f"{fields.get('model name', '?')} (flags {hashlib.sha256(flags.encode()).hexdigest()[:12]})"

@@ -116,7 +116,25 @@ def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     # Every rank sets the same vanishing-residual carry, so buffers need no broadcast at each forward.
     no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
         else "broadcast_buffers"  # the older name
+    for p in module.parameters():
+        p.register_post_accumulate_grad_hook(_grad_strides_as_param)  # runs before DDP reads the gradient
     return DDP(module, device_ids=ids, **{no_sync: False})
+
+
+def _grad_strides_as_param(p: torch.Tensor) -> None:
+    """Give ``p.grad`` exactly ``p``'s strides where the two differ only on dimensions of size 1.
+
+    DDP copies each gradient into a bucket view with its parameter's strides, and warns ("Grad
+    strides do not match bucket view strides") when the strides differ, even on a dimension of
+    size 1, where a stride addresses nothing. A channels-last weight with one input channel,
+    (n, 1, 3, 3), is such a case: cuDNN returned its gradient with strides (9, 9, 3, 1), the
+    parameter has (9, 1, 3, 1) (torchrun on an H200). Same memory, same order: a view costs nothing.
+    """
+    g = p.grad
+    if g is None or g.stride() == p.stride():
+        return
+    if all(a == b for n, a, b in zip(p.shape, g.stride(), p.stride()) if n != 1):
+        p.grad = g.as_strided(p.shape, p.stride(), g.storage_offset())
 
 
 def all_reduce_mean(t: torch.Tensor, group: ProcessGroup | None = None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The allocator fix (began_lite.allocator): opt-in, a no-op off glibc, and it stops the page faults.
+"""The allocator fix (began_lite.perf.allocator): opt-in, a no-op off glibc, and it stops the page faults.
 
 The page-fault counts are the measurement the fix rests on (issue 19): a 64 MiB buffer
 allocated, written and freed again maps fresh pages each time with glibc's defaults (16,384
@@ -6,17 +6,18 @@ faults of 4 KiB), and, after a few rounds, none once malloc is tuned, whether by
 environment at start-up or by tune_malloc() called after torch is imported. Each case runs
 in a fresh process.
 """
+import re
 import subprocess
 import sys
 
 import pytest
 
-from began_lite import allocator
-from began_lite.allocator import TUNED_ENV, _glibc
+from began_lite.perf import allocator
+from began_lite.perf.allocator import TUNED_ENV, glibc
 
 CHILD = """
 import resource, sys, torch
-import began_lite, began_lite.bench, began_lite.allocator as a  # importing must change nothing ("none")
+import began_lite, began_lite.perf.bench, began_lite.perf.allocator as a  # importing must change nothing ("none")
 if sys.argv[1] == "call":
     print(a.tune_malloc(), file=sys.stderr)
 for i in range(16):
@@ -36,7 +37,7 @@ def faults_per_buffer(how: str) -> float:
     return float(run.stdout.split()[-1])
 
 
-@pytest.mark.skipif(_glibc() is None, reason="the fix applies to glibc only")
+@pytest.mark.skipif(glibc() is None, reason="the fix applies to glibc only")
 def test_tuned_malloc_reuses_freed_memory():
     default, env, call = (faults_per_buffer(how) for how in ("none", "env", "call"))
     assert default > 10_000  # 64 MiB / 4 KiB = 16,384 pages mapped afresh each time: importing tuned nothing
@@ -44,7 +45,7 @@ def test_tuned_malloc_reuses_freed_memory():
 
 
 def test_not_glibc_is_a_no_op_with_a_note(monkeypatch):
-    monkeypatch.setattr(allocator, "_glibc", lambda: None)
+    monkeypatch.setattr(allocator, "glibc", lambda: None)
     note = allocator.tune_malloc()
     assert note.startswith("malloc: left as it is") and "\n" not in note
 
@@ -56,4 +57,9 @@ def test_train_reports_the_fix_in_its_first_line(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     first = run.stderr.splitlines()[0]
     assert first.startswith("training began on digits") and "; malloc: " in first
-    assert ("tuned to reuse freed memory" in first) == (_glibc() is not None)
+    assert ("tuned to reuse freed memory" in first) == (glibc() is not None)
+
+
+@pytest.mark.skipif(glibc() is None, reason="glibc only")
+def test_libc_name_names_glibc_and_its_version():
+    assert re.fullmatch(r"glibc \d+\.\d+", allocator.libc_name())

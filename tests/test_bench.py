@@ -1,8 +1,10 @@
 """Speed: the benchmark command, its FLOP count and baseline, and the trainer's speed options.
 
 No timing thresholds here (CI machines vary); the tests check that the benchmark runs and
-reports finite, positive numbers, and that every speed option computes the same step.
+reports finite, positive numbers, that the FLOP count is the real step's, and that every speed
+option computes the same step.
 """
+import contextlib
 import json
 import math
 import subprocess
@@ -10,23 +12,17 @@ import sys
 
 import pytest
 import torch
+from conftest import tiny_config
+from torch.utils.flop_counter import FlopCounterMode
 
 import began_lite as bl
-from began_lite.allocator import _glibc as glibc
-from began_lite.bench import PlainStep, bench_config, count_step_flops, format_table, run_benchmark
+from began_lite import step as step_module
+from began_lite.perf.allocator import glibc
+from began_lite.perf.baseline import PlainStep
+from began_lite.perf.bench import bench_config, first_step, run_benchmark, thread_scaling
+from began_lite.perf.flops import count_step_flops
+from began_lite.perf.table import format_table
 from began_lite.train import Trainer
-
-
-def tiny_config(**kw):
-    base = dict(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=8, steps=40,
-                gamma=0.5, lambda_k=0.05, lr=1e-3, device="cpu", dtype="float32", profile="quick")
-    base.update(kw)
-    return bl.TrainConfig(**base)
-
-
-@pytest.fixture(scope="module")
-def digits8():
-    return bl.load_digits(8)[:256]
 
 
 def params(module):
@@ -88,19 +84,69 @@ def test_skipped_rows_are_reported():
     assert "skipped" in format_table(result)
 
 
-def test_flop_count_on_meta_equals_a_real_step(digits8):
-    """The meta-device count (used to estimate rows) counts exactly what a real trainer step does."""
-    config = tiny_config(channels=3, image_size=16, filters=6, repeat=2)
-    data = torch.rand(64, 3, 16, 16) * 2 - 1
-    trainer = Trainer(config, data)
-    from torch.utils.flop_counter import FlopCounterMode
-
+def test_flop_count_on_meta_equals_a_real_step():
+    """The meta-device count (used to estimate rows) counts exactly what a real trainer step does,
+    the random shift T included."""
+    config = tiny_config(channels=3, image_size=16, filters=6, repeat=2, shift=2)
+    trainer = Trainer(config, torch.rand(64, 3, 16, 16) * 2 - 1)
     with FlopCounterMode(display=False) as counter:
         trainer.train_step()
     assert counter.get_total_flops() == count_step_flops(config) > 0
 
 
-def test_plain_step_computes_the_same_training(digits8):
+# FLOPs of the paper's layers (BEGAN §3.5, chapter 6): a 3x3 convolution c_in -> c_out on an hw x hw
+# output makes 2 * 9 c_in c_out hw^2 (a multiply and an add per weight per pixel); a linear map 2 n_in n_out.
+def conv(c_in, c_out, hw):
+    return 2 * 9 * c_in * c_out * hw * hw
+
+
+def fc(n_in, n_out):
+    return 2 * n_in * n_out
+
+
+def decoder_flops(n_in, S, C, n, r):
+    s = int(math.log2(S // 8))
+    return fc(n_in, 64 * n) + sum(r * conv(n, n, 8 * 2**i) for i in range(s + 1)) + conv(n, C, S)
+
+
+def encoder_flops(n_h, S, C, n, r):
+    s = int(math.log2(S // 8))
+    return (conv(C, n, S) + sum(r * conv((i + 1) * n, (i + 1) * n, S // 2**i) for i in range(s + 1))
+            + sum(conv((i + 1) * n, (i + 2) * n, S // 2**(i + 1)) for i in range(s)) + fc(64 * (s + 1) * n, n_h))
+
+
+@pytest.mark.parametrize("S, C, n, r, B", [(8, 1, 4, 1, 8), (16, 1, 4, 2, 8), (32, 3, 3, 2, 5)])
+def test_flop_count_is_the_hand_count_of_the_step(S, C, n, r, B):
+    """One step by hand, G and D one image's forward FLOPs, a backward pass computing the gradients of
+    a layer's input and of its weights at one forward's cost each, only where they are needed:
+    D's update: G(z_D) without a graph (G), D on x and G(z_D) (2 D), D's backward (4 D), less the
+    first convolution's input gradient (images need none: 2 stem). G's update: G(z_G) (G), D (D),
+    D's backward for its input only, D frozen (D), G's backward (2 G), less its first layer's input
+    gradient (z needs none: G_fc). In all B (4 G - G_fc + 8 D - 2 stem)."""
+    config = bl.TrainConfig(image_size=S, channels=C, filters=n, repeat=r, z_dim=4, h_dim=6, batch_size=B,
+                            device="cpu")
+    G = decoder_flops(4, S, C, n, r)
+    D = encoder_flops(6, S, C, n, r) + decoder_flops(6, S, C, n, r)
+    assert count_step_flops(config) == B * (4 * G - fc(4, 64 * n) + 8 * D - 2 * conv(C, n, S))
+
+
+def test_flop_count_follows_the_step(monkeypatch):
+    """Counted on the real gan_step, not a copy: a step that did not freeze D for G's update would also
+    compute D's weight gradients there, one more D forward's worth of FLOPs, and the count says so."""
+    config = tiny_config(image_size=16, repeat=2)
+    frozen = count_step_flops(config)
+
+    @contextlib.contextmanager
+    def not_frozen(D):
+        yield D
+
+    monkeypatch.setattr(step_module, "_frozen", not_frozen)
+    n, S, B = config.filters, config.image_size, config.batch_size
+    D = encoder_flops(config.h_dim, S, 1, n, 2) + decoder_flops(config.h_dim, S, 1, n, 2)
+    assert count_step_flops(config) - frozen == B * D
+
+
+def test_plain_step_computes_the_same_training():
     """The baseline does the same maths as our step (two passes instead of one, D not frozen)."""
     config = bench_config(8, 8, "cpu", filters=4, dtype="float32", lambda_k=0.05)
     data = torch.rand(64, 3, 8, 8) * 2 - 1
@@ -115,9 +161,12 @@ def test_plain_step_computes_the_same_training(digits8):
 
 # --------------------------------------------------------------------------- speed options
 def test_cpu_defaults_keep_the_reference_path(digits8):
-    tr = Trainer(tiny_config(), digits8)
-    assert tr.opt_d.param_groups[0]["fused"] is None
-    assert tr.G_step is tr.G and tr.D_step is tr.D  # no wrapper, no compilation
+    """On the CPU by default: plain float32 (no autocast), no channels-last, no wrapper, no compilation."""
+    tr = Trainer(tiny_config(dtype="auto"), digits8)
+    assert isinstance(tr.autocast, contextlib.nullcontext) and not tr.channels_last
+    assert tr.G_step is tr.G and tr.D_step is tr.D
+    bf16 = Trainer(tiny_config(dtype="bfloat16"), digits8)  # asked for: autocast, on the CPU too
+    assert isinstance(bf16.autocast, torch.autocast) and bf16.autocast.fast_dtype == torch.bfloat16
 
 
 def test_ema_computes_the_same_steps(digits8):
@@ -132,7 +181,7 @@ def test_vanishing_residual_carry_reaches_the_sampler(digits8):
     """forward reads a Python copy of the carry; it follows set_carry, loading and the EMA copy."""
     tr = Trainer(tiny_config(vanishing_residual=True, vanishing_steps=10, ema=0.5), digits8)
     tr.train(4, progress=False)
-    assert tr.G_ema.decoder._carry == pytest.approx(0.7) == float(tr.G_ema.decoder.carry)
+    assert tr.sampler.decoder._carry == pytest.approx(0.7) == float(tr.sampler.decoder.carry)
     D = bl.Discriminator(tr.config)
     D.load_state_dict(tr.D.state_dict())
     assert D.encoder._carry == float(tr.D.encoder.carry) == pytest.approx(0.7)
@@ -198,8 +247,6 @@ def test_image_folder_worker_processes_decode_the_same(tmp_path):
 
 
 def test_thread_scaling_compares_processes_with_threads():
-    from began_lite.bench import thread_scaling
-
     r = thread_scaling(steps=1, processes=1)  # the plumbing; `bench --processes` measures
     assert r["processes"] == 1 and r["steps"] == 1
     for key in ("one_process_steps_per_s", "one_thread_processes_steps_per_s"):
@@ -214,12 +261,10 @@ def test_a_compiled_first_step_really_compiles():
     rows timed the uncompiled step. The compiled row's first step must run outside the counter."""
     import torch._dynamo
 
-    from began_lite.bench import _first_step
-
     torch._dynamo.reset()
     cfg = bl.TrainConfig(image_size=8, channels=1, filters=4, repeat=1, z_dim=4, h_dim=4, batch_size=4,
                          device="cpu", dtype="float32", profile="quick", compile=True)
     step = Trainer(cfg, torch.rand(16, 1, 8, 8) * 2 - 1).train_step
-    seconds, flops = _first_step(torch.device("cpu"), step, cfg, compiled=True)
+    row = first_step(torch.device("cpu"), step, cfg, compiled=True)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # G and D compiled
-    assert flops > 0 and seconds > 0
+    assert row["gflop_per_step"] == count_step_flops(cfg) / 1e9 > 0 and row["first_step_s"] > 0

@@ -1,20 +1,22 @@
-"""The GPU check (issue 18), in its CPU form: every stage runs (or is skipped for want of CUDA)
-and is recorded, so that the one run on a GPU cannot be broken by a typo.
+"""The GPU check, in its CPU form: every stage runs (or is skipped for want of CUDA) and is
+recorded, so that the one run on a GPU cannot be broken by a typo.
 
-The GPU form itself is `python -m began_lite.gpu_check --out DIR` on a machine with CUDA; no
-test here pretends to be it.
+The CPU form runs each command in this process (runner.run_here), in seconds; the GPU form
+itself is `python -m began_lite.perf.gpu_check --out DIR` on a machine with CUDA, each command in
+a process of its own (runner.run_command, tested here on small commands); no test pretends to be it.
 """
+import contextlib
+import io
 import json
-import os
 import re
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from began_lite import gpu_check
-from began_lite.gpu_check import STAGES, _bench_rows, _run, check, format_summary
+from began_lite.perf import gpu_check
+from began_lite.perf.gpu_check import STAGES, _bench_rows, check, format_summary
+from began_lite.perf.runner import RESULT, run_command, run_here
 
 FILES = {"gpu_check.json", "versions.log", "bench.log", "bench.json", "train.log", "history.csv", "samples.png",
          "torchrun.log"}
@@ -23,16 +25,17 @@ FILES = {"gpu_check.json", "versions.log", "bench.log", "bench.json", "train.log
 @pytest.fixture(scope="module")
 def cpu_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check") / "out"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "began_lite.gpu_check", "--out", str(out), "--cpu"], env=env,
-                         capture_output=True, text=True, timeout=900)
-    return run, out, json.loads((out / "gpu_check.json").read_text())
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = gpu_check.main(["--out", out, "--cpu"])
+    return rc, printed.getvalue(), out, json.loads((out / "gpu_check.json").read_text())
 
 
 def test_cpu_form_runs_every_stage(cpu_run):
-    run, out, summary = cpu_run
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rc, printed, out, summary = cpu_run
+    assert rc == 0, printed[-3000:] + json.dumps(summary["stages"], indent=1)[-3000:]
     assert summary["mode"] == "cpu" and list(summary["stages"]) == list(STAGES)
+    assert summary["command"] == f"python -m began_lite.perf.gpu_check --out {out} --cpu"
     for name, rec in summary["stages"].items():
         assert rec["status"] in ("ok", "skipped"), (name, rec)
         assert isinstance(rec["seconds"], (int, float)) and rec["seconds"] >= 0
@@ -48,12 +51,12 @@ def test_cpu_form_runs_every_stage(cpu_run):
     assert summary["wall_s"] > 0 and summary["budget_s"] > 0
     # The table printed last names every stage.
     for name in STAGES:
-        assert re.search(rf"^{name} +(ok|skipped)", run.stdout, re.M), name
+        assert re.search(rf"^{name} +(ok|skipped)", printed, re.M), name
 
 
 def test_cpu_form_files(cpu_run):
     """At most 8 files, no folders, plain names: what the device tool brings back."""
-    _, out, summary = cpu_run
+    _, _, out, summary = cpu_run
     names = {p.name for p in out.iterdir()}
     assert names == FILES == set(summary["files"])
     assert all(p.is_file() and re.fullmatch(r"[A-Za-z0-9._-]+", p.name) for p in out.iterdir())
@@ -63,7 +66,7 @@ def test_cpu_form_files(cpu_run):
 
 
 def test_cpu_form_results(cpu_run):
-    _, out, summary = cpu_run
+    _, _, out, summary = cpu_run
     versions = summary["stages"]["versions"]["result"]
     assert versions["torch"] == torch.__version__ and versions["peak_float32_gflops"] > 0
     train = summary["stages"]["train"]["result"]
@@ -81,17 +84,50 @@ def test_cpu_form_results(cpu_run):
 
 def test_a_hang_a_crash_and_a_failed_check_are_recorded(tmp_path):
     log = tmp_path / "x.log"
-    hang = _run([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], log, 1)
+    hang = run_command([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], log, 1)
     assert hang["status"] == "timeout" and "limit of 1 s" in hang["error"] and "started" in hang["error"]
-    crash = _run([sys.executable, "-c", "print('before'); raise ValueError('the cause')"], log, 30)
+    crash = run_command([sys.executable, "-c", "print('before'); raise ValueError('the cause')"], log, 30)
     assert crash["status"] == "failed" and crash["error"].startswith("exit code 1: ValueError: the cause\n")
     assert "before" in crash["error"] and "Traceback" in crash["error"]  # and the last lines
-    said = gpu_check.RESULT + json.dumps({"checks": {"fine": True, "k_moving": False}})
-    check_failed = _run([sys.executable, "-c", f"print({said!r})"], log, 30)
+    said = RESULT + json.dumps({"checks": {"fine": True, "k_moving": False}})
+    check_failed = run_command([sys.executable, "-c", f"print({said!r})"], log, 30)
     assert check_failed["status"] == "failed" and check_failed["error"] == "check(s) failed: k_moving"
-    fine = _run([sys.executable, "-c", f"print({said.replace('false', 'true')!r})"], log, 30)
+    fine = run_command([sys.executable, "-c", f"print({said.replace('false', 'true')!r})"], log, 30)
     assert fine["status"] == "ok" and fine["result"] == {"checks": {"fine": True, "k_moving": True}}
     assert log.read_text().count("$ ") == 4  # every command is written to the log before its output
+
+
+CHILD = """
+import json, sys, time
+print({result!r} + json.dumps({{"argv": sys.argv[1:], "checks": {{"fine": True}}}}))
+time.sleep(float(sys.argv[2]))
+if sys.argv[1] == "crash":
+    raise ValueError("the cause")
+sys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else None)
+"""
+
+
+def test_in_process_commands_are_recorded_alike(tmp_path, monkeypatch):
+    """run_here runs a `python -m` line in this process and records it as run_command would: its
+    arguments, its RESULT line, its exit code, its exception with traceback, its time past the limit;
+    under torchrun's launcher, the one worker's module."""
+    (tmp_path / "gpu_check_child.py").write_text(CHILD.format(result=RESULT))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    log, me = tmp_path / "x.log", [sys.executable, "-m", "gpu_check_child"]
+    fine = run_here(me + ["ok", 0], log, 30)
+    assert fine["status"] == "ok" and fine["result"] == {"argv": ["ok", "0"], "checks": {"fine": True}}
+    assert run_here(me + [3, 0], log, 30)["error"].startswith("exit code 3")
+    crash = run_here(me + ["crash", 0], log, 30)
+    assert crash["status"] == "failed" and crash["error"].startswith("exit code 1: ValueError: the cause\n")
+    assert "Traceback" in crash["error"]
+    slow = run_here(me + ["ok", 0.3], log, 0.1)
+    assert slow["status"] == "timeout" and "past its limit of 0 s" in slow["error"]
+    launched = run_here([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+                         "-m", "gpu_check_child", "ok", 0], log, 30)
+    assert launched["status"] == "ok" and launched["result"]["argv"] == ["ok", "0"]
+    assert log.read_text().count("$ ") == 5 and sys.argv[0] != "gpu_check_child"  # sys.argv given back
+    with pytest.raises(ValueError, match="^env"):
+        run_here(me + ["ok", 0], log, 30, {"NCCL_DEBUG": "INFO"})
 
 
 def test_a_spent_budget_skips_the_next_stages(tmp_path):
@@ -121,9 +157,9 @@ def test_the_gpu_form_commands_parse(tmp_path):
     from torch.distributed.run import get_args_parser
 
     from began_lite.__main__ import _parser
-    from began_lite.bench import VARIANTS
+    from began_lite.perf.bench import VARIANTS
 
-    me = [sys.executable, "-m", "began_lite.gpu_check", "--out", tmp_path]
+    me = [sys.executable, "-m", "began_lite.perf.gpu_check", "--out", tmp_path]
     plan = gpu_check._commands(False, me, tmp_path)
     assert all(c is not None for cmds in plan.values() for c in cmds)  # nothing skipped on the GPU
     assert [len(plan[name]) for name in STAGES] == [1, 2, 1, 2, 4]
@@ -141,7 +177,8 @@ def test_the_gpu_form_commands_parse(tmp_path):
                 if args.command == "bench":
                     assert args.device == "cuda" and set(args.variants) <= set(VARIANTS) and args.filters == 128
             else:
-                assert argv[2] == "began_lite.gpu_check" and argv[argv.index("--stage") + 1] in ("versions", "train", "nccl")
+                assert argv[2] == "began_lite.perf.gpu_check"
+                assert argv[argv.index("--stage") + 1] in ("versions", "train", "nccl")
     sizes = {(tuple(a.sizes), tuple(a.batches)) for a in
              (_parser().parse_args([str(x) for x in argv[3:]]) for argv, _, _ in plan["compile"])}
     assert sizes == {((s,), (b,)) for s, b in gpu_check.GRID}  # one compile process per size and batch

@@ -5,8 +5,6 @@ command that made it, and :func:`provenance` (software, processor, kernels, thre
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 import platform
@@ -17,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..device import cpu_id
 
 __all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "provenance", "cpu_id", "same_computation", "check_rerun"]
 
@@ -45,23 +45,6 @@ def load_showcase(path=None):
     G = build_generator(TrainConfig.from_dict(state["config"]))
     G.load_state_dict(state["generator"])
     return G.eval()
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_id() -> str | None:
-    """The processor's model name and a digest of its feature flags (Linux), else ``platform.processor()``.
-
-    MKL and oneDNN choose their kernels by these flags, below what ``get_cpu_capability()``
-    reports: two AVX512 machines of another model compute different last bits.
-    """
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or None
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = " ".join(sorted(fields.get("flags", "").split()))
-    return f"{fields.get('model name', '?')} (flags {hashlib.sha256(flags.encode()).hexdigest()[:12]})"
 
 
 def provenance() -> dict:

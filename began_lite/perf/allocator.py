@@ -21,8 +21,9 @@ in the environment (the Makefile does that for the chapters). It applies to allo
 made after the call, so calling it after ``import torch`` works.
 
 Importing this module changes nothing: the command line calls :func:`tune_malloc`, a
-notebook may opt in with one call (``from began_lite.allocator import tune_malloc; tune_malloc()``). Where the C library is not glibc (macOS, musl,
-Windows) it does nothing and says so. Setting it cannot be undone reliably (glibc then
+notebook may opt in with one call (``from began_lite.perf.allocator import tune_malloc;
+tune_malloc()``). Where the C library is not glibc (macOS, musl, Windows) it does nothing and
+says so. Setting it cannot be undone reliably (glibc then
 stops adapting its mmap threshold), so the benchmark compares the two in separate processes.
 """
 from __future__ import annotations
@@ -30,14 +31,14 @@ from __future__ import annotations
 import ctypes
 import platform
 
-__all__ = ["tune_malloc", "TUNED_ENV"]
+__all__ = ["tune_malloc", "TUNED_ENV", "glibc", "libc_name"]
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
 # The same settings as environment variables, read by glibc when a process starts (64 GiB: never trim).
 TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 * 2**30)}
 
 
-def _glibc():
+def glibc():
     """The running C library when it is glibc (it has ``gnu_get_libc_version``), else None."""
     if platform.system() != "Linux":
         return None
@@ -50,16 +51,24 @@ def _glibc():
         return None
 
 
+def libc_name() -> str:
+    """The C library this process runs on, for a report: ``"glibc 2.36"``, else what Python can tell."""
+    libc = glibc()
+    if libc is not None:
+        return f"glibc {libc.gnu_get_libc_version().decode()}"
+    return platform.libc_ver()[0] or "not glibc"
+
+
 def tune_malloc() -> str:
     """Make glibc's malloc keep and reuse freed memory (no mmap, no trimming); returns a one-line note.
 
     A no-op with a note where the C library is not glibc. Calling it twice is harmless.
     """
-    libc = _glibc()
+    libc = glibc()
     if libc is None:
         return f"malloc: left as it is ({platform.system()}, not glibc: the fix applies to glibc only)"
     if libc.mallopt(M_MMAP_MAX, 0) != 1 or libc.mallopt(M_TRIM_THRESHOLD, -1) != 1:
         return "malloc: left as it is (glibc refused mallopt)"
     version = libc.gnu_get_libc_version().decode()
-    return f"malloc: glibc {version} tuned to reuse freed memory (no mmap, no trim; began_lite.allocator)"
+    return f"malloc: glibc {version} tuned to reuse freed memory (no mmap, no trim; began_lite.perf.allocator)"
 

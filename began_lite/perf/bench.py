@@ -1,12 +1,13 @@
 """Benchmarks: how fast a training step runs, and against what (appendix "Benchmarks").
 
 ``python -m began_lite bench`` times ``Trainer.train_step`` on the paper's networks (n = 128,
-N_z = N_h = 64, RGB; BEGAN §3.5, §4.1) at 16 to 128 px, batch 16 and 64, beside a :class:`PlainStep`
-written the way most public implementations are. Each runs in two fresh processes, with glibc's
-malloc tuned by :func:`began_lite.allocator.tune_malloc` and as it comes (a tuning cannot be undone
-in a process). The rows of one size and batch are timed in turns (up to 5 rounds of a block of
-steps each; the median block counts), so that other programs' load hits all alike. ``--quick``
-is the CI form (16 px, batch 16, n = 32, 3 timed steps: seconds). Only :func:`main` prints.
+N_z = N_h = 64, RGB; BEGAN §3.5, §4.1) at 16 to 128 px, batch 16 and 64, beside the
+:class:`~began_lite.perf.baseline.PlainStep` written the way most public implementations are.
+Each runs in two fresh processes, with glibc's malloc tuned by
+:func:`began_lite.perf.allocator.tune_malloc` and as it comes (a tuning cannot be undone in a
+process). The rows of one size and batch are timed in turns (up to 5 rounds of a block of steps
+each; the median block counts), so that other programs' load hits all alike. ``--quick`` is the
+CI form (16 px, batch 16, n = 32, 3 timed steps: seconds). Only :func:`main` prints.
 """
 from __future__ import annotations
 
@@ -16,25 +17,25 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import resource
 import statistics
 import sys
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from .allocator import TUNED_ENV, _glibc, tune_malloc
-from .checkpoint import atomic_write_bytes
-from .config import TrainConfig
-from .device import pick_device, seed_everything
-from .models import Discriminator, Generator
-from .flops import _first_step, _timed, count_step_flops, measure_peak
-from .device import autocast_dtype
-from .train import Trainer
+from ..checkpoint import atomic_write_bytes
+from ..config import TrainConfig
+from ..device import autocast_dtype, cpu_id, pick_device
+from ..train import Trainer
+from .allocator import TUNED_ENV, glibc, libc_name, tune_malloc
+from .baseline import PlainStep
+from .flops import count_step_flops, measure_peak, timed
+from .table import format_table
 
-__all__ = ["PlainStep", "Row", "measure_peak", "count_step_flops", "bench_config", "run_benchmark",
-           "format_table", "main", "SIZES", "BATCHES", "VARIANTS", "MALLOCS"]
+__all__ = ["Row", "bench_config", "first_step", "run_benchmark", "thread_scaling", "main", "SIZES", "BATCHES",
+           "VARIANTS", "MALLOCS"]
 
 SIZES = (16, 32, 64, 128)  # the paper trains at 32 to 256 px (§4.1); our networks stop at 128
 BATCHES = (16, 64)  # the paper's batch 16 (§4.1), and a larger one that fills a GPU better
@@ -47,47 +48,6 @@ def bench_config(image_size: int, batch_size: int, device: str, *, filters: int 
     """The paper's networks at ``image_size`` (n = ``filters``, N_z = N_h = 64, RGB), our device defaults."""
     return TrainConfig(image_size=image_size, batch_size=batch_size, channels=channels, filters=filters, z_dim=64,
                        h_dim=64, device=device, **changes)
-
-
-class PlainStep:
-    """A BEGAN step written the straightforward way, as in most public implementations: the baseline.
-
-    Real and fake batches go through D in two passes; the G step back-propagates into D's
-    weights too (D is not frozen; the next ``zero_grad`` discards them); the losses are read
-    with ``.item()`` every step to update k; float32, no fusion, no compilation. Networks, Adam
-    and the z_D / z_G draws are the same as :class:`~began_lite.train.Trainer`'s."""
-
-    def __init__(self, config: TrainConfig, data: torch.Tensor):
-        self.config, self.device = config, pick_device(config.device)
-        seed_everything(config.seed)
-        self.G = Generator(config).to(self.device)
-        self.D = Discriminator(config).to(self.device)
-        self.opt_g, self.opt_d = (torch.optim.Adam(m.parameters(), lr=config.lr, betas=tuple(config.adam_betas))
-                                  for m in (self.G, self.D))
-        self.data = data.to(self.device)
-        self.gen = torch.Generator().manual_seed(config.seed)
-        self.k = config.k0
-
-    def __call__(self) -> dict:
-        cfg, dev, B = self.config, self.device, self.config.batch_size
-        x = self.data[torch.randint(len(self.data), (B,), generator=self.gen).to(dev)]
-        z_d = (torch.rand(B, cfg.z_dim, generator=self.gen) * 2 - 1).to(dev)
-        z_g = (torch.rand(B, cfg.z_dim, generator=self.gen) * 2 - 1).to(dev)
-        self.opt_d.zero_grad()
-        fake = self.G(z_d).detach()
-        loss_real = torch.mean(torch.abs(x - self.D(x)))
-        loss_fake = torch.mean(torch.abs(fake - self.D(fake)))
-        (loss_real - self.k * loss_fake).backward()
-        self.opt_d.step()
-        self.opt_g.zero_grad()
-        fake = self.G(z_g)
-        loss_g = torch.mean(torch.abs(fake - self.D(fake)))
-        loss_g.backward()
-        self.opt_g.step()
-        balance = cfg.gamma * loss_real.item() - loss_g.item()
-        self.k = min(max(self.k + cfg.lambda_k * balance, 0.0), 1.0)
-        return {"loss_real": loss_real.item(), "loss_fake": loss_g.item(), "k": self.k,
-                "m_global": loss_real.item() + abs(balance)}
 
 
 # --------------------------------------------------------------------------- measuring
@@ -132,8 +92,7 @@ def _worker(conn, impl: str, config: TrainConfig, malloc: str, threads: int) -> 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         step = make(config, data)
-        seconds, flops = _first_step(device, step, config, compiled=impl == "compile")
-        w = {"first_step_s": seconds, "gflop_per_step": flops / 1e9}
+        w = first_step(device, step, config, compiled=impl == "compile")
         # The peak's rise: CUDA's allocator's, or the resident set's (ru_maxrss: KiB on Linux, bytes on macOS).
         w["memory_mib"] = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else
                            (usage().ru_maxrss - base) * (1 if sys.platform == "darwin" else 1024)) / 2**20
@@ -142,10 +101,20 @@ def _worker(conn, impl: str, config: TrainConfig, malloc: str, threads: int) -> 
         conn.send(w)
         while (k := conn.recv()) is not None:
             faults = usage().ru_minflt
-            seconds = _timed(device, lambda: [step() for _ in range(k)])
+            seconds = timed(device, lambda: [step() for _ in range(k)])
             conn.send((seconds / k, (usage().ru_minflt - faults) / k))
     except Exception as err:  # noqa: BLE001  (reported by the parent, which raises)
         conn.send({"error": f"{impl} ({malloc}): {type(err).__name__}: {err}"})
+
+
+def first_step(device: torch.device, step, config: TrainConfig, *, compiled: bool) -> dict:
+    """The first step's seconds (compiling, with ``compiled``) and the FLOPs it counted. Under FlopCounterMode
+    torch.compile would run the step eagerly, and keep doing so: a compiled step's FLOPs are counted apart."""
+    if compiled:
+        return {"first_step_s": timed(device, step), "gflop_per_step": count_step_flops(config) / 1e9}
+    with FlopCounterMode(display=False) as counter:
+        seconds = timed(device, step)
+    return {"first_step_s": seconds, "gflop_per_step": counter.get_total_flops() / 1e9}
 
 
 def _start(impl: str, config: TrainConfig, malloc: str, threads: int):
@@ -208,42 +177,22 @@ def run_benchmark(*, devices=("cpu",), sizes=SIZES, batches=BATCHES, variants=("
     for name, values in (("sizes", sizes), ("batches", batches)):
         if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
             raise ValueError(f"{name} must be integers >= 1, got {values!r}")
-    mallocs = [m for m in mallocs if m == "default" or _glibc() is not None] or ["default"]
+    mallocs = [m for m in mallocs if m == "default" or glibc() is not None] or ["default"]
     result = {"machine": _machine(), "peaks": {}, "rows": []}
     for device in map(pick_device, devices):
         dtypes = ["float32"] + (["bfloat16"] if device.type == "cuda" and torch.cuda.is_bf16_supported() else [])
         peaks = {dt: measure_peak(device, getattr(torch, dt), n=peak_n) for dt in dtypes}
-        rate = 0.25 * peaks["float32"]  # FLOP/s guessed for the first estimate; then the best measured
-        rows = []
+        rate, rows = 0.25 * peaks["float32"], []  # FLOP/s guessed for the first estimate; then the best measured
         for size, batch in itertools.product(sizes, batches):
-            live, group = [], []
-            for impl in list(variants) + ["plain"]:
-                config = bench_config(size, batch, str(device), filters=filters,
-                                      **VARIANTS.get(impl, {"dtype": "float32"}))
-                estimate = count_step_flops(config) / rate
-                for malloc in mallocs:
-                    group.append(row := Row(str(device), size, batch, impl, malloc))
-                    if device.type == "cpu" and 4 * estimate > max_seconds:
-                        row.note = f"skipped: ~{estimate:.0f} s a step here; raise --max-seconds to run it"
-                    else:
-                        live.append((row, *_start(impl, config, malloc, torch.get_num_threads())))
-            try:
-                for _, conn, _ in live:  # started together: their imports and set-up overlap
-                    _ask(conn)
-                for row, conn, _ in live:  # warmed up in turn
-                    vars(row).update(_ask(conn, "warm up"))
-                    row.peak_name = row.peak_name if row.peak_name in peaks else "float32"
-                if live:
-                    _time_interleaved([(row, conn) for row, conn, _ in live], steps, seconds)
-                    rate = max([rate] + [row.gflop_per_s * 1e9 for row, _, _ in live])
-            finally:
-                _stop([(conn, proc) for _, conn, proc in live])
+            group = [Row(str(device), size, batch, impl, malloc) for impl in [*variants, "plain"] for malloc in mallocs]
+            rate = _measure(group, filters=filters, rate=rate, max_seconds=max_seconds, steps=steps, seconds=seconds)
             rows += group
             for row in group if report is not None else ():
                 report(row)
         for dt in dtypes:  # measured again at the end: on a busy machine one of the two may be slowed down
             peaks[dt] = max(peaks[dt], measure_peak(device, getattr(torch, dt), n=peak_n))
         for row in rows:
+            row.peak_name = row.peak_name if row.peak_name in peaks else "float32"
             if row.gflop_per_s is not None:
                 row.peak_fraction = row.gflop_per_s * 1e9 / peaks[row.peak_name]
         result["peaks"][str(device)] = {k: v / 1e9 for k, v in peaks.items()}
@@ -251,52 +200,36 @@ def run_benchmark(*, devices=("cpu",), sizes=SIZES, batches=BATCHES, variants=("
     return result
 
 
+def _measure(group: list[Row], *, filters: int, rate: float, max_seconds: float, steps, seconds) -> float:
+    """Measure the rows of one device, size and batch, each in a process of its own, started together and
+    timed in turns; a CPU row estimated (at ``rate`` FLOP/s) to take over ``max_seconds`` is skipped.
+    Returns the best rate known so far, for the next group's estimates."""
+    live = []
+    for row in group:
+        config = bench_config(row.image_size, row.batch_size, row.device, filters=filters,
+                              **VARIANTS.get(row.impl, {"dtype": "float32"}))
+        estimate = count_step_flops(config) / rate
+        if row.device == "cpu" and 4 * estimate > max_seconds:
+            row.note = f"skipped: ~{estimate:.0f} s a step here; raise --max-seconds to run it"
+        else:
+            live.append((row, *_start(row.impl, config, row.malloc, torch.get_num_threads())))
+    try:
+        for _, conn, _ in live:  # started together: their imports and set-up overlap
+            _ask(conn)
+        for row, conn, _ in live:  # warmed up in turn
+            vars(row).update(_ask(conn, "warm up"))
+        if live:
+            _time_interleaved([(row, conn) for row, conn, _ in live], steps, seconds)
+    finally:
+        _stop([(conn, proc) for _, conn, proc in live])
+    return max([rate] + [row.gflop_per_s * 1e9 for row, _, _ in live])
+
+
 def _machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    libc = f"glibc {_glibc().gnu_get_libc_version().decode()}" if _glibc() else platform.libc_ver()[0] or "not glibc"
-    return {"torch": torch.__version__, "cpu": cpu, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
-            "libc": libc, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-
-
-# --------------------------------------------------------------------------- the table
-# (header, Row field, format) of the table's measured columns
-COLUMNS = (("steps/s", "steps_per_s", "9.3f"), ("img/s", "images_per_s", "9.1f"), ("faults/step", "faults_per_step",
-           "11.0f"), ("GFLOP/step", "gflop_per_step", "10.2f"), ("GFLOP/s", "gflop_per_s", "9.1f"), ("%peak",
-           "peak_percent", "6.1f"), ("peak", "peak_name", ">8s"), ("MiB", "memory_mib", "7.0f"), ("1st s",
-           "first_step_s", "7.2f"), ("n", "timed_steps", "4d"))
-
-
-def format_table(result: dict) -> str:
-    """The benchmark as a text table, with the peaks above and the ratios to the plain step below."""
-    m = result["machine"]
-    lines = [f"began_lite bench: torch {m['torch']}; CPU {m['cpu']} ({m['cpu_count']} cores, {m['threads']} threads); "
-             f"{m.get('libc', '?')}" + (f"; GPU {m['gpu']}" if m.get("gpu") else "")]
-    for dev, peaks in result["peaks"].items():
-        lines.append(f"peak matmul on {dev}: " + ", ".join(f"{k} {v:,.1f} GFLOP/s" for k, v in peaks.items()))
-    width = {h: len(format(0 if f[-1] != "s" else "", f)) for h, _, f in COLUMNS}
-    head = f"{'device':8s} {'size':>4s} {'batch':>5s} {'impl':9s} {'malloc':8s} " + " ".join(
-        f"{h:>{width[h]}s}" for h, _, _ in COLUMNS)
-    lines += [head, "-" * len(head)]
-    for r in result["rows"]:
-        r = {**r, "peak_percent": None if r["peak_fraction"] is None else 100 * r["peak_fraction"]}
-        lines.append(f"{r['device']:8s} {r['image_size']:4d} {r['batch_size']:5d} {r['impl']:9s} {r['malloc']:8s} "
-                     + (r["note"] or " ".join("-".rjust(width[h]) if r[k] is None else format(r[k], f)
-                                              for h, k, f in COLUMNS)))
-    ratios = ratio_lines(result)
-    return "\n".join(lines + ([""] + ratios if ratios else []))
-
-
-def ratio_lines(result: dict) -> list[str]:
-    """'ratio <impl> (<malloc>)/plain (default) steps/s at <device> <size> px batch <b>: <x>' for every
-    measured row: each against the plain step with malloc as it comes, the baseline."""
-    rows = [r for r in result["rows"] if not r["note"]]
-    plain = {(r["device"], r["image_size"], r["batch_size"]): r for r in rows
-             if r["impl"] == "plain" and r["malloc"] == "default"}
-    return [f"ratio {r['impl']} ({r['malloc']})/plain (default) steps/s at {r['device']} {r['image_size']} px batch "
-            f"{r['batch_size']}: {r['steps_per_s'] / p['steps_per_s']:.2f}x"
-            for r in rows if (p := plain.get((r["device"], r["image_size"], r["batch_size"]))) not in (None, r)]
+    """What the table's first line names: torch, the processor, cores and threads, the C library, the GPU."""
+    return {"torch": torch.__version__, "cpu": cpu_id(), "cpu_count": os.cpu_count(),
+            "threads": torch.get_num_threads(), "libc": libc_name(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 # --------------------------------------------------------------------------- threads or processes

@@ -1,34 +1,35 @@
-"""The GPU check (issue 18; appendix "Measured on one GPU"): ``python -m began_lite.gpu_check --out DIR``.
+"""The GPU check (appendix "Measured on one GPU"): ``python -m began_lite.perf.gpu_check --out DIR``.
 
-Five stages, each command in a process group of its own with a time limit, so that a failure or
-hang is recorded (with its last lines) and the next stage still runs: ``versions`` (GPU, driver,
+Five stages, each command in a process group of its own with a time limit
+(:func:`~began_lite.perf.runner.run_command`), so that a failure or hang is recorded (with its last
+lines) and the next stage still runs: ``versions`` (GPU, driver,
 torch, CUDA, matmul peaks), ``bench`` (float32, then bf16 autocast, at 64/128 px, batch 16/64,
 n = 128, beside the plain float32 step), ``train`` (the full profile at 64 px on the LFW faces that
 scikit-image ships, for TRAIN_SECONDS), ``torchrun`` (an NCCL group, then ``train`` for 40 steps)
 and ``compile`` (bf16 + torch.compile, one cold compile per size and batch; last, as the slowest,
 in what ``--budget`` leaves). DIR gets 8 files, no folders: gpu_check.json (the summary, written
 after every stage), versions.log, bench.log, bench.json, train.log, history.csv, samples.png and
-torchrun.log. ``--cpu`` runs it all at toy sizes on the CPU (tests/test_gpu_check.py), so that a
-typo cannot break the one GPU run; NCCL and compile, which need CUDA, are then skipped.
+torchrun.log. ``--cpu`` runs it all at toy sizes on the CPU, each command in this process
+(:func:`~began_lite.perf.runner.run_here`; torchrun's launcher parsed, its one worker run here), so
+that a typo cannot break the one GPU run; NCCL and compile, which need CUDA, are then skipped.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULT = "GPU_CHECK_RESULT "  # a child's last line: this prefix, then its result as JSON
+from .runner import RESULT, judge, run_command, run_here
+
 STAGES = ("versions", "bench", "train", "torchrun", "compile")
-LIMITS = {"versions": 60, "bench": 90, "train": 120, "torchrun": 60, "compile": 120}  # seconds per command
+LIMITS = {"versions": 60, "bench": 90, "train": 120, "torchrun": 60, "compile": 120}  # seconds per GPU command
 TRAIN_SECONDS = 75  # wall-clock training in the train stage on the GPU (CPU: 2)
 GRID = ((64, 16), (128, 64), (64, 64), (128, 16))  # (image size, batch) of the bench rows; compile's order:
 # the paper's batch at 64 px and the largest row first, in case the budget ends before the others
@@ -50,10 +51,12 @@ def _versions(cpu: bool) -> dict:
         p, nccl = torch.cuda.get_device_properties(0), torch.cuda.nccl.version()
         smi = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
         info.update(device=p.name, memory_gib=round(p.total_memory / 2**30, 1), multiprocessors=p.multi_processor_count,
-                    capability=f"{p.major}.{p.minor}", nccl=".".join(map(str, nccl)) if isinstance(nccl, tuple) else nccl,
-                    driver=subprocess.run(smi, capture_output=True, text=True).stdout.strip() if shutil.which(smi[0]) else None)
+                    capability=f"{p.major}.{p.minor}",
+                    nccl=".".join(map(str, nccl)) if isinstance(nccl, tuple) else nccl,
+                    driver=subprocess.run(smi, capture_output=True, text=True).stdout.strip()
+                    if shutil.which(smi[0]) else None)
     try:  # the versions above are kept if the bench module or the peak fails
-        from .bench import measure_peak
+        from .flops import measure_peak
 
         for t in (torch.float32,) if cpu else (torch.float32, torch.bfloat16):  # CPU: a small product, to run the code
             info[f"peak_{str(t)[6:]}_gflops"] = measure_peak("cpu" if cpu else "cuda", t, n=256 if cpu else None) / 1e9
@@ -66,11 +69,11 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
     """The full profile (toy sizes with ``cpu``) for ``seconds``; history.csv and samples.png to ``out``."""
     import numpy as np
 
-    from .callbacks import write_samples
-    from .config import TrainConfig
-    from .data import load_digits, load_faces
-    from .device import autocast_dtype
-    from .train import Trainer
+    from ..callbacks import write_samples
+    from ..config import TrainConfig
+    from ..data import load_digits, load_faces
+    from ..device import autocast_dtype
+    from ..train import Trainer
 
     size = 16 if cpu else 64
     try:  # lfw_subset.npy ships inside scikit-image: nothing to download
@@ -96,7 +99,8 @@ def _train(out: Path, seconds: float, cpu: bool) -> dict:
     if trainer.step >= 500:  # fewer steps say nothing about M_global (the CPU form takes ~50)
         checks["m_global_falling"] = bool(m[-w:].mean() < m[:w].mean())
     return {"data": source, "channels": "3 (grey repeated)", "image_size": size, "filters": config.filters,
-            "batch_size": config.batch_size, "autocast": str(autocast_dtype(config.dtype, trainer.device)), "steps": trainer.step,
+            "batch_size": config.batch_size, "autocast": str(autocast_dtype(config.dtype, trainer.device)),
+            "steps": trainer.step,
             "seconds": end - start, "s_per_1000_steps": 1000 * (end - t_warm) / timed if timed > 0 else None,
             "k_final": trainer.k, "k_max": float(h["k"].max()),
             "loss_fake_distinct": len(set(h["loss_fake"].tolist())), "m_global_first_tenth": float(m[:w].mean()),
@@ -114,60 +118,20 @@ def _nccl() -> dict:
     dist.all_reduce(t)
     dist.barrier()
     n = dist.get_world_size()
-    result = {"backend": dist.get_backend(), "world_size": n, "checks": {"all_reduce": bool((t == n * (n + 1) / 2).all())}}
+    result = {"backend": dist.get_backend(), "world_size": n,
+              "checks": {"all_reduce": bool((t == n * (n + 1) / 2).all())}}
     dist.destroy_process_group()
     return result
 
 
 # --------------------------------------------------------------------------- the parent
-def _judge(record: dict) -> dict:
-    """A command that ended well but whose result holds a failed check is a failure."""
-    bad = [k for k, v in ((record.get("result") or {}).get("checks") or {}).items() if not v]
-    if record["status"] == "ok" and bad:
-        record.update(status="failed", error=f"check(s) failed: {', '.join(bad)}")
-    return record
-
-
-def _run(cmd: list, log: Path, limit: float, env: dict | None = None) -> dict:
-    """Run ``cmd`` in a process group of its own, output appended to ``log``, killed after ``limit`` s;
-    its record: status (ok, failed, timeout), seconds, the error's last lines, the child's RESULT."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    cmd = [str(c) for c in cmd]
-    with open(log, "a") as f:
-        f.write("$ " + " ".join(cmd) + "\n")
-        f.flush()
-        offset, start = f.tell(), time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
-        try:
-            rc = p.wait(timeout=max(1.0, limit))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)  # the group: torchrun's workers and compile workers too
-            p.wait()
-            rc = None
-    with open(log, errors="replace") as f:
-        f.seek(offset)
-        lines = f.read().splitlines()
-    results = [json.loads(line[len(RESULT):]) for line in lines if line.startswith(RESULT)]
-    tail = "\n".join(line for line in lines[-40:] if not line.startswith(RESULT))
-    # The cause: the last exception or `error:` line (torchrun prints its own report after the worker's).
-    cause = next((ln.strip() for ln in reversed(lines) if re.match(r"\s*(\w+\.)*\w*(Error|Exception)\b|error:", ln)
-                  and "ChildFailedError" not in ln),
-                 next((ln for ln in reversed(lines) if ln.strip()), ""))
-    record = {"status": "ok", "seconds": round(time.perf_counter() - start, 1), "limit_s": round(limit),
-              "log": log.name, "command": " ".join(cmd), "error": None, "result": results[-1] if results else None}
-    if rc is None:
-        record.update(status="timeout", error=f"stopped at its limit of {limit:.0f} s; last lines:\n{tail}")
-    elif rc != 0:
-        record.update(status="failed", error=f"exit code {rc}: {cause[:300]}\nlast lines:\n{tail}")
-    return _judge(record)
-
-
 def _bench(cpu: bool, grid, variants, path: Path) -> list:
+    """The `bench` command for ``grid`` and ``variants``, malloc tuned only (on a GPU the allocator is not
+    the question); on the CPU with ``--quick`` too, for its small matrix-product peak."""
     return [sys.executable, "-m", "began_lite", "bench", "--device", "cpu" if cpu else "cuda",
             "--sizes", *sorted({s for s, _ in grid}), "--batches", *sorted({b for _, b in grid}),
             "--filters", 8 if cpu else 128, "--variants", *variants, "--seconds", 0.2 if cpu else 3,
-            "--max-seconds", 60, "--malloc", "tuned", "--json", path]  # on a GPU the allocator is not the question
+            "--max-seconds", 60, "--malloc", "tuned", "--json", path] + ["--quick"] * cpu
 
 
 def _commands(cpu: bool, me: list, tmp: Path) -> dict:
@@ -181,7 +145,8 @@ def _commands(cpu: bool, me: list, tmp: Path) -> dict:
             "bench": [(_bench(cpu, [(16, 4)] if cpu else GRID, v, tmp / f"bench{i}.json"), "bench.log", None)
                       for i, v in enumerate([["float32", "ours"]] if cpu else [["float32"], ["ours"]])],
             "train": [(me + ["--stage", "train", "--seconds", 2 if cpu else TRAIN_SECONDS], "train.log", None)],
-            "torchrun": [None if cpu else (launch + me[1:] + ["--stage", "nccl"], "torchrun.log", {"NCCL_DEBUG": "INFO"}),
+            "torchrun": [None if cpu else (launch + me[1:] + ["--stage", "nccl"], "torchrun.log",
+                                           {"NCCL_DEBUG": "INFO"}),
                          (train, "torchrun.log", None)],
             "compile": [None if cpu else (_bench(cpu, [g], ["compile"], tmp / f"bench{i + 2}.json"), "bench.log", None)
                         for i, g in enumerate(GRID)]}
@@ -209,35 +174,55 @@ def _bench_rows(runs: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: (r.get("image_size") or 0, r.get("batch_size") or 0, order.get(r.get("impl"), 4)))
 
 
-def check(out: Path, *, cpu: bool, budget: float, only=STAGES) -> dict:
-    """Run the stages named in ``only`` into ``out``; return the summary, also written to gpu_check.json."""
+def _stage(commands: list, run, left, budget: float) -> list[dict]:
+    """Each of a stage's commands run by ``run`` within ``left()`` seconds (a record each); skipped, and
+    why, when it needs CUDA (None) or when less than 15 s of the budget is left."""
+    recs = []
+    for c in commands:
+        if c is None or left() < 15:
+            recs.append({"status": "skipped", "seconds": 0.0, "result": None, "command": c and " ".join(map(str, c[0])),
+                         "error": "needs CUDA" if c is None else f"out of time: --budget {budget:.0f} s was spent"})
+        else:
+            recs.append(run(c[0], Path(c[1]), left(), c[2]))
+    return recs
+
+
+def _summarise(recs: list[dict]) -> dict:
+    """A stage's record: its first failure, else its first command that ran; seconds summed; with
+    several commands (bench, torchrun, compile) each one's status and result."""
+    ran = [r for r in recs if r["status"] != "skipped"] or recs
+    rec = {**([r for r in ran if r["status"] != "ok"] or ran)[0], "seconds": round(sum(r["seconds"] for r in recs))}
+    if len(recs) > 1:
+        rec["result"] = [{"status": r["status"], **(r["result"] or {}), "error": r["error"],
+                          "command": r.get("command")} for r in recs]
+    return rec
+
+
+def check(out: Path, *, cpu: bool, budget: float, only=STAGES, command: str = "") -> dict:
+    """Run the stages named in ``only`` into ``out`` (``cpu``: the CPU form, every command in this
+    process); return the summary, also written to gpu_check.json after every stage. ``command`` is
+    the command line the summary names."""
     out = Path(out).resolve()  # the children run in the repository's root
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    left = lambda name: min(LIMITS[name], budget - (time.perf_counter() - t0))  # noqa: E731
-    me = [sys.executable, "-m", "began_lite.gpu_check", "--out", out] + ["--cpu"] * cpu
-    summary = {"mode": "cpu" if cpu else "cuda", "command": " ".join(["python -m began_lite.gpu_check"] + sys.argv[1:]),
-               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "budget_s": budget, "stages": {}}
+    t0, run = time.perf_counter(), run_here if cpu else run_command
+    me = [sys.executable, "-m", "began_lite.perf.gpu_check", "--out", out] + ["--cpu"] * cpu
+    summary = {"mode": "cpu" if cpu else "cuda", "command": command, "budget_s": budget, "stages": {},
+               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         plan = _commands(cpu, me, Path(tmp))
         for name in (n for n in STAGES if n in only):
             print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
-            recs = [{"status": "skipped", "seconds": 0.0, "result": None, "command": c and " ".join(map(str, c[0])),
-                     "error": "needs CUDA" if c is None else f"out of time: --budget {budget:.0f} s was spent"}
-                    if c is None or left(name) < 15 else _run(c[0], out / c[1], left(name), c[2]) for c in plan[name]]
+            # A stage's limit keeps a hang from spending the GPU's time; the CPU form checks commands, not times.
+            left = lambda: min(math.inf if cpu else LIMITS[name], budget - (time.perf_counter() - t0))  # noqa: E731
+            recs = _stage([c and (c[0], out / c[1], c[2]) for c in plan[name]], run, left, budget)
             if name == "torchrun" and recs[-1]["status"] != "skipped":
-                recs[-1] = _judge({**recs[-1], "result": _run_dir(Path(tmp) / "run", 3 if cpu else 40)})
-            ran = [r for r in recs if r["status"] != "skipped"] or recs  # the first failure, else the first that ran
-            rec = {**([r for r in ran if r["status"] != "ok"] or ran)[0], "seconds": round(sum(r["seconds"] for r in recs))}
-            if len(recs) > 1:  # bench, torchrun, compile: each command's status and result
-                rec["result"] = [{"status": r["status"], **(r["result"] or {}), "error": r["error"],
-                                  "command": r.get("command")} for r in recs]
-            summary["stages"][name] = rec
+                recs[-1] = judge({**recs[-1], "result": _run_dir(Path(tmp) / "run", 3 if cpu else 40)})
+            summary["stages"][name] = rec = _summarise(recs)
             runs = [json.loads(f.read_text()) for f in sorted(Path(tmp).glob("bench*.json"))]
             summary["bench"], summary["wall_s"] = _bench_rows(runs), round(time.perf_counter() - t0, 1)
             if runs:
                 (out / "bench.json").write_text(json.dumps({"runs": runs}, indent=1))
-            (out / "gpu_check.json").write_text(json.dumps(summary, indent=1))  # after every stage
+            (out / "gpu_check.json").write_text(json.dumps(summary, indent=1))
             print(f"gpu_check: {name} {rec['status']} in {rec['seconds']:.0f} s", file=sys.stderr, flush=True)
     summary["files"] = sorted({p.name for p in out.iterdir()} | {"gpu_check.json"})
     (out / "gpu_check.json").write_text(json.dumps(summary, indent=1))
@@ -256,7 +241,8 @@ def _note(name: str, r: dict) -> str:
                                         if "steps" in c else "") for c in x)
     if r["status"] != "ok" or not x:
         return first(r.get("error"))
-    return ", ".join(f"{k} {x[k]:.4g}" if isinstance(x[k], float) else f"{k} {x[k]}" for k in NOTES.get(name, ()) if k in x)
+    return ", ".join(f"{k} {x[k]:.4g}" if isinstance(x[k], float) else f"{k} {x[k]}"
+                     for k in NOTES.get(name, ()) if k in x)
 
 
 def format_summary(summary: dict) -> str:
@@ -277,9 +263,10 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m began_lite.gpu_check", description=__doc__.split("\n")[0])
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    p = argparse.ArgumentParser(prog="python -m began_lite.perf.gpu_check", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="folder for the results (made if missing)")
-    p.add_argument("--cpu", action="store_true", help="the CPU form: toy sizes, under a minute")
+    p.add_argument("--cpu", action="store_true", help="the CPU form: toy sizes, in this process, seconds")
     p.add_argument("--budget", type=float, default=420, help="seconds for all stages together (default 420)")
     p.add_argument("--only", nargs="+", choices=STAGES, default=STAGES, help="run only these stages")
     p.add_argument("--stage", choices=("versions", "train", "nccl"), help=argparse.SUPPRESS)  # a child's work
@@ -296,7 +283,8 @@ def main(argv=None) -> int:
     if not args.cpu and not torch.cuda.is_available():
         print("error: no CUDA GPU here; --cpu runs the CPU form", file=sys.stderr)
         return 2
-    summary = check(out, cpu=args.cpu, budget=args.budget, only=args.only)
+    summary = check(out, cpu=args.cpu, budget=args.budget, only=args.only,
+                    command=" ".join(["python -m began_lite.perf.gpu_check", *argv]))
     print(format_summary(summary))
     print(f"{summary['wall_s']:.0f} s; in {out}: {', '.join(summary['files'])}")
     return 0 if all(r["status"] in ("ok", "skipped") for r in summary["stages"].values()) else 1
