@@ -116,7 +116,7 @@ def output_folder(path) -> Path:
     """``path`` as a folder for a command's output: created if missing, a file there refused (``out``),
     and checked writable by a private temporary file (``mkstemp``: never an existing file or link)."""
     out = Path(path)
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not os.path.isdir(out):  # os.path: a name too long is no exception here
         raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -142,6 +142,8 @@ def previous_path(path) -> Path:
 def _keep_previous(path: Path) -> None:
     """Link ``path`` to :func:`previous_path` (atomically: a new link renamed over the old one)."""
     prev, tmp = previous_path(path), path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    if os.path.isfile(prev) and os.path.samefile(path, prev):  # a save killed after this step: already kept
+        return
     try:
         os.link(path, tmp)  # fails if tmp exists: never follows a planted name
         os.replace(tmp, prev)

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -37,13 +38,15 @@ class RunFolderBusy(RuntimeError):
 class RunLock:
     """``with RunLock(folder):`` holds ``folder/.lock`` exclusively, or raises :class:`RunFolderBusy`.
 
-    The folder is created if needed (:func:`~began_lite.checkpoint.output_folder`). On entering,
-    the temporary files that a killed save left behind are removed: the lock says nobody else
-    is writing. Where ``fcntl`` does not exist (Windows) the lock is not taken.
+    The folder is created if needed (:func:`~began_lite.checkpoint.output_folder`), and removed
+    again when the block fails before anything but the lock was written there. On entering, the
+    temporary files that a killed save left behind are removed: the lock says nobody else is
+    writing. Where ``fcntl`` does not exist (Windows) the lock is not taken.
     """
 
     def __init__(self, folder):
         self.folder, self.fd = Path(folder), None
+        self.created = not os.path.lexists(self.folder)
 
     def __enter__(self) -> "RunLock":
         output_folder(self.folder)
@@ -72,10 +75,18 @@ class RunLock:
         remove_stale_temporaries(self.folder)
         return self
 
-    def __exit__(self, *exc) -> bool:
-        if self.fd is not None:  # the file stays: deleting a lock file lets two processes lock two files
-            os.close(self.fd)
-            self.fd = None
+    def __exit__(self, exc_type, *exc) -> bool:
+        if self.fd is None:
+            return False
+        lock = self.folder / LOCK_NAME
+        failed_empty = exc_type is not None and self.created and [p.name for p in self.folder.iterdir()] == [LOCK_NAME]
+        if failed_empty:  # a run refused before its first file: leave no folder behind
+            lock.unlink(missing_ok=True)
+        os.close(self.fd)  # otherwise the file stays: deleting a lock file lets two processes lock two files
+        self.fd = None
+        if failed_empty:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
         return False
 
 

@@ -149,7 +149,7 @@ def _evaluate_points(args, points, stored_kind) -> int:
 
     kind = args.mixture or stored_kind
     if kind not in ("ring", "grid"):
-        raise ValueError(f"mixture: the samples name no mixture ({stored_kind!r}); give --mixture ring or grid")
+        raise ValueError(f"mixture: the file names no mixture ({stored_kind!r}); give --mixture ring or grid")
     try:
         report = mixture_quality(points, kind)._asdict()
     except ValueError as err:
