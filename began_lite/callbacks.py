@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import torch
+
 from .checkpoint import CheckpointError, atomic_write_bytes, check_finite, load_checkpoint, save_checkpoint
 
 __all__ = ["StopOnSignal", "every", "write_samples", "readable_scale", "ProgressLines", "KeepBest"]
@@ -147,7 +149,8 @@ class KeepBest:
         from .runfolder import BEST_NAME
 
         self.path, self.seed, self.n = Path(run_dir) / BEST_NAME, seed, n
-        self.classifier, _ = load_digit_classifier()
+        with torch.random.fork_rng(devices=[]):  # without the shipped file it trains one, seeding torch
+            self.classifier, _ = load_digit_classifier()
         self.real = digit_features(self.classifier, load_digits(image_size))  # once: the real side is fixed
         self.best = self._stored()
 

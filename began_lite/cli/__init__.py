@@ -59,8 +59,8 @@ def build_parser() -> Parser:
 
     p = Parser(prog="python -m began_lite", description="BEGAN and EBGAN, small and complete.",
                formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()) +
-                      "\n`python -m began_lite COMMAND --help` lists a command's flags.")
+               epilog="exit codes:\n" + "".join(f"  {k:>3}  {v}\n" for k, v in EXIT_CODES.items()) +
+                      "`python -m began_lite COMMAND --help` lists a command's flags.")
     p.add_argument("--version", action="version", version=f"began_lite {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for command in COMMANDS:

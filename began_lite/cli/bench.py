@@ -9,7 +9,8 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="time training steps against a plain PyTorch step: steps/s, FLOPs, memory",
-                       description=__doc__.split("\n\n")[0])
+                       description="Steps per second, FLOPs and memory of our training step beside a plain "
+                                   "PyTorch step, on the CPU and the GPU where one is present.")
     b.add_argument("--quick", action="store_true",
                    help="the CI form (seconds): 16 px, batch 16, n = 32 filters, 3 timed steps")
     b.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",

@@ -17,6 +17,13 @@ from pathlib import Path
 from .sample import add_checkpoint_flags, checkpoint_path, draw
 
 MAX_SAMPLES, MAX_VALUES = 100_000, 2**27  # what an .npz may declare before it is loaded (0.5 GB of float32)
+DESCRIPTION = ("Digits are judged by a classifier trained on the real digits: the Frechet distance of Gaussian "
+               "fits in its feature space (lower is better), the classes drawn and their balance. A class is "
+               "covered when at least 2% of the confident samples (those the classifier gives p >= 0.9) fall in "
+               "it. Beside the distance stand two references: two disjoint halves of the real digits, one against "
+               "the other (computed here), and the median of the quick profile's stored verdict "
+               "(data/results/recipe-verdicts.json, when present). 2-D points are judged by the modes they cover "
+               "and the share of high-quality samples.")
 
 __all__ = ["add_parser", "run", "read_samples", "references"]
 
@@ -24,7 +31,7 @@ __all__ = ["add_parser", "run", "read_samples", "references"]
 def add_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="judge digit samples with a classifier trained on the real digits, or "
                                         "2-D points by modes covered and high-quality share",
-                       description=__doc__.split("\n\n")[1])
+                       description=DESCRIPTION)
     source = e.add_mutually_exclusive_group(required=True)
     source.add_argument("--samples", help=".npz written by `sample`: 'images' (N, 1, S, S) float in [-1, 1], "
                                           "or 'points' (N, 2)")

@@ -10,7 +10,8 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub) -> None:
     x = sub.add_parser("experiment", help="remake stored experiments of chapters 2-7 (data/results/NAME.json)",
-                       description=__doc__.split("\n\n")[0])
+                       description="Train what the stored records of chapters 2-7 need and write them as "
+                                   "OUT/NAME.json; --out is checked writable before anything trains.")
     x.add_argument("names", nargs="+", metavar="NAME",
                    help="'all', or any of: gamma-sweep, memorisation, k-pinned, gain, objectives, ebgan-margins, "
                         "eta, profile-minus-one, architecture, latent-size (digit sweeps: each arm states its "

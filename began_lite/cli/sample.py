@@ -27,7 +27,10 @@ def add_checkpoint_flags(p, *, group=None) -> None:
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("sample", help="draw samples from a trained generator", description=__doc__.split("\n\n")[1])
+    s = sub.add_parser("sample", help="draw samples from a trained generator",
+                       description="G(z) for --n seeded z, from a run's last checkpoint (--checkpoint RUN), its best "
+                                   "by the evaluator's score (--checkpoint RUN --best, or RUN/best.pt) or any "
+                                   "checkpoint file; from the weight average of G when the run kept one.")
     add_checkpoint_flags(s)
     s.add_argument("--n", type=int, default=64,
                    help=f"number of samples: 1 to {MAX_N['.npz']} for an .npz, 1 to {MAX_N['.png']} for a .png "

@@ -19,6 +19,7 @@ import io
 import os
 import sys
 import time
+from pathlib import Path
 
 from .train_flags import EXAMPLES, add_train_flags, new_run_only
 
@@ -129,7 +130,8 @@ def _resume(args, checkpoint, group):
     changes = {"steps": target, **({"device": args.device} if args.device else {}),
                **({"compile": args.compile} if args.compile is not None else {})}
     if extra.get("data_fingerprint") != fp:  # allowed above: the run now names the data it goes on with
-        changes["extra"] = {**extra, "data_fingerprint": fp, "data": str(args.data) if args.data else None}
+        where = str(Path(args.data).resolve()) if args.data else None
+        changes["extra"] = {**extra, "data_fingerprint": fp, "data": where}
     del state
     trainer = Trainer.from_checkpoint(checkpoint, data, **changes)
     print(f"resuming {checkpoint} at step {trainer.step} (k = {trainer.k:.4f}) up to step {target}; "

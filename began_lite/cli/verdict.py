@@ -128,8 +128,9 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
         # written after every seed, so an interrupted verdict keeps the seeds it finished
         record = {"experiment": "verdict", "seeds": seeds, "n": n, "train_args": extra, "max_share": max_share,
                   "rule": f"all 10 classes covered and no class above {max_share:.0%} of the samples",
-                  "runs": results, "complete": len(results) == len(seeds), "all_pass": all(r["passes"] for r in results),
-                  "wall_seconds": time.perf_counter() - start, "provenance": machine}
+                  "runs": results, "complete": len(results) == len(seeds),
+                  "all_pass": all(r["passes"] for r in results), "wall_seconds": time.perf_counter() - start,
+                  "provenance": machine}
         atomic_write_bytes(out / "verdict.json", json.dumps(record, indent=1).encode())
         if progress is not None:
             progress(result)
