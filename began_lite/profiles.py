@@ -15,7 +15,7 @@ What the quick profile changes, each a ``Deviation:`` measured in chapter 5 (the
 that one change undone, three seeds, ``data/results/profile-minus-one.json``). The objective is
 the paper's, L_D = L(T(x)) - k_t L(T(G(z_D))), L_G = L(T(G(z_G))) and the k_t update, nothing added.
 
-* Deviation: N_z = N_h = 16 (the paper's 64); chapter 6's latent-size sweep measures 8 to 64.
+* Deviation: N_z = N_h = 16 (the paper's 64); chapter 6 compares 16 with 64 (profile-minus-one).
 * Deviation: gamma = 1.0 and lambda_k = 0.01 (the paper shows gamma 0.3-0.7 and uses lambda_k 0.001,
   which barely moves k_t in a few thousand steps of losses near 0.1: chapter 5).
 * Deviation: a tanh on both decoders' outputs (the paper's last convolution has no activation).

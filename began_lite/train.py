@@ -25,8 +25,7 @@ import torch
 from . import distributed
 from .augment import RandomShift
 from .checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_write_bytes, check_finite, checkpoint_config,
-                         load_checkpoint, prepare_run_dir, remove_stale_temporaries, resolve_checkpoint,
-                         save_checkpoint)
+                         load_checkpoint, output_folder, resolve_checkpoint, save_checkpoint)
 from .config import TrainConfig, field_names
 from .data import check_training_data
 from .device import autocast_dtype, pick_device, seed_everything
@@ -75,7 +74,7 @@ class Trainer:
         small = data.numel() * data.element_size() < 1 << 30
         self.data = data.to(self.device) if small else (data.pin_memory() if cuda else data)
         self.step, self.history = 0, History()
-        self.run_dir = prepare_run_dir(run_dir) if run_dir is not None else None
+        self.run_dir = output_folder(run_dir) if run_dir is not None else None
         self.last_checkpoint: Path | None = None
         self.interrupted, self._stop, self.elapsed = False, False, 0.0
         dtype = autocast_dtype(config.dtype, self.device)  # precision, once (nanoGPT's ctx)
@@ -170,7 +169,7 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=steps, initial=min(self.step, steps), desc=self.config.objective, leave=False,
                        dynamic_ncols=True)
-        start = time.perf_counter()
+        start, saved_at = time.perf_counter(), None
         try:
             while self.step < steps and not self._stop:
                 logs = self.train_step()
@@ -183,12 +182,13 @@ class Trainer:
                                          if k in logs})
                 if self.run_dir is not None and checkpoint_every and self.step % checkpoint_every == 0:
                     self.save()
+                    saved_at = self.step
             self.interrupted = self._stop
         finally:
             if bar is not None:
                 bar.close()
         self.elapsed = time.perf_counter() - start
-        if self.run_dir is not None:
+        if self.run_dir is not None and saved_at != self.step:  # saved twice, .prev.pt would be this step too
             self.save()
         return self.history
 
@@ -241,7 +241,8 @@ class Trainer:
     def save(self, path=None) -> Path:
         """Write the checkpoint (atomically), the history (JSON, CSV) and the config to the run directory.
 
-        A NaN or inf weight (or optimiser moment) is never written over a good checkpoint."""
+        A NaN or inf weight (or optimiser moment) is never written over a good checkpoint; the
+        checkpoint it replaces is kept as ``checkpoint.prev.pt``."""
         if path is None:
             if self.run_dir is None:
                 raise ValueError("path is needed when the trainer has no run_dir")
@@ -254,7 +255,7 @@ class Trainer:
             raise TrainingDiverged(f"training diverged by step {self.step}: {bad} holds NaN or inf, "
                                    f"so it was not saved{where}")
         if self.process_group.is_main:  # ranks hold the same state: one writes, the others wait below
-            save_checkpoint(state, path)
+            save_checkpoint(state, path, keep_previous=Path(path).name == CHECKPOINT_NAME)  # and .prev.pt
             folder = Path(path).parent
             atomic_write_bytes(folder / "history.json", json.dumps(self.history.to_dict()).encode())
             atomic_write_bytes(folder / "history.csv", self.history.to_csv().encode())
@@ -285,7 +286,5 @@ class Trainer:
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"checkpoint: {str(ckpt)!r} does not hold a complete training state for its "
                                   f"config ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
-        trainer.last_checkpoint = ckpt
-        if trainer.run_dir is not None and trainer.run_dir.resolve() == ckpt.parent.resolve():
-            remove_stale_temporaries(ckpt.parent)  # continuing in place: half-written files of a killed save
+        trainer.last_checkpoint = ckpt  # verified by load_checkpoint: digests match, all finite
         return trainer

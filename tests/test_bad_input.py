@@ -18,17 +18,21 @@ import pytest
 import torch
 
 import began_lite as bl
-from began_lite.config import pick_device, resolve_profile
-from began_lite.data import load_image_folder, mixture_2d
+from began_lite.data import load_image_folder
+from began_lite.device import pick_device
+from began_lite.mixtures import mixture_2d
+from began_lite.profiles import resolve_profile
 from began_lite.equilibrium import convergence_measure
 from began_lite.models import Decoder, Encoder
 from began_lite.wasserstein import empirical_wasserstein
 from began_lite import checkpoint as ck
 from began_lite import data as bd
 from began_lite import equilibrium as eq
-from began_lite import metrics as bm
+from began_lite import classifier as bc
+from began_lite import evaluate as be
+from began_lite import normality as bn
 from began_lite import models as bmod
-from began_lite.__main__ import main
+from began_lite.cli import main
 from began_lite.callbacks import every, write_samples
 from began_lite.checkpoint import CheckpointError
 from began_lite.train import Trainer
@@ -48,6 +52,17 @@ class Evil:
 
     def __reduce__(self):
         return (builtins.exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+def _npz_declaring(path, name, shape):
+    """An .npz whose array header declares ``shape`` (float32) over a few bytes of data."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{name}.npy", buf.getvalue() + bytes(64))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +88,9 @@ def ctx(tmp_path_factory):
     torch.save([1, 2, 3], t / "list.pt")
     ck.save_checkpoint({"step": 1}, t / "noconfig.pt")  # our format tag, no config
     ck.save_checkpoint({"config": {"gamma": 7.0}}, t / "badconfig.pt")
-    ck.save_checkpoint({"config": tiny_config().to_dict(), "generator": {"w": torch.zeros(1)}}, t / "badweights.pt")
+    digits = {"dataset": "digits", "data_fingerprint": bd.fingerprint("digits")}  # what `train` would store
+    ck.save_checkpoint({"config": tiny_config(extra=digits).to_dict(), "generator": {"w": torch.zeros(1)}},
+                       t / "badweights.pt")
     torch.save({"format": ck.FORMAT, "config": Evil(t / "pwned")}, t / "evil.pt")
     run = t / "run"
     assert main(["train", "--dataset", "digits", "--steps", "2", "--out", str(run), *TINY]) == 0
@@ -85,6 +102,9 @@ def ctx(tmp_path_factory):
     np.savez(t / "nan.npz", images=np.full((4, 1, 8, 8), np.nan, np.float32))
     np.savez(t / "empty.npz", images=np.zeros((0, 1, 8, 8), np.float32))
     np.savez(t / "one.npz", images=np.zeros((1, 1, 8, 8), np.float32))
+    np.savez(t / "uint8.npz", images=np.full((4, 1, 8, 8), 200, np.uint8))  # pixels as a PNG holds them
+    np.savez(t / "five.npz", images=np.full((4, 1, 8, 8), 5.0, np.float32))  # floats outside [-1, 1]
+    _npz_declaring(t / "huge.npz", "images", (10**9, 1, 16, 16))
     np.savez(t / "pickled.npz", images=np.array([object()], dtype=object))
     (t / "dir.npz").mkdir()
     yield t
@@ -209,26 +229,26 @@ API = [
     ("resize-int", lambda c, d: bd.resize(torch.zeros(1, 1, 8, 8, dtype=torch.uint8), 16), V, r"^x must be a float tensor"),
     ("resize-size", lambda c, d: bd.resize(torch.zeros(1, 1, 8, 8), 0), V, r"^image_size must be an integer in \[4, 1024\]"),
     # metrics
-    ("normality-few", lambda c, d: bm.normality_stats([1.0, 2.0, 3.0]), V, r"^samples must hold at least 20 values"),
-    ("normality-nan", lambda c, d: bm.normality_stats([NAN] * 30), V, r"^samples contains NaN or inf"),
-    ("normality-str", lambda c, d: bm.normality_stats("abc"), V, r"^samples must be an array of numbers"),
-    ("eff-pixels-empty", lambda c, d: bm.effective_pixels([], [1.0, 2.0, 3.0]), V, r"^pixel_values must hold at least 3 finite"),
-    ("frechet-1d", lambda c, d: bm.frechet_distance(np.zeros(5), np.zeros(5)), V,
+    ("normality-few", lambda c, d: bn.normality_stats([1.0, 2.0, 3.0]), V, r"^samples must hold at least 20 values"),
+    ("normality-nan", lambda c, d: bn.normality_stats([NAN] * 30), V, r"^samples contains NaN or inf"),
+    ("normality-str", lambda c, d: bn.normality_stats("abc"), V, r"^samples must be an array of numbers"),
+    ("eff-pixels-empty", lambda c, d: bn.effective_pixels([], [1.0, 2.0, 3.0]), V, r"^pixel_values must hold at least 3 finite"),
+    ("frechet-1d", lambda c, d: be.frechet_distance(np.zeros(5), np.zeros(5)), V,
      r"^real_features and fake_features must be \(n, d\)"),
-    ("frechet-one-row", lambda c, d: bm.frechet_distance(np.zeros((1, 2)), np.zeros((5, 2))), V, r"need at least 2 rows"),
-    ("coverage-empty", lambda c, d: bm.mode_coverage(torch.zeros(0, 10)), V, r"^probs must be a non-empty \(N, classes\)"),
-    ("coverage-nan", lambda c, d: bm.mode_coverage(torch.full((3, 10), NAN)), V, r"^probs must be probabilities: finite and in \[0, 1\]"),
-    ("coverage-threshold", lambda c, d: bm.mode_coverage(torch.ones(3, 10) / 10, threshold=2), V,
+    ("frechet-one-row", lambda c, d: be.frechet_distance(np.zeros((1, 2)), np.zeros((5, 2))), V, r"need at least 2 rows"),
+    ("coverage-empty", lambda c, d: be.mode_coverage(torch.zeros(0, 10)), V, r"^probs must be a non-empty \(N, classes\)"),
+    ("coverage-nan", lambda c, d: be.mode_coverage(torch.full((3, 10), NAN)), V, r"^probs must be probabilities: finite and in \[0, 1\]"),
+    ("coverage-threshold", lambda c, d: be.mode_coverage(torch.ones(3, 10) / 10, threshold=2), V,
      r"^threshold must be a number in \(0, 1\]"),
-    ("coverage-min-share", lambda c, d: bm.mode_coverage(torch.ones(3, 10) / 10, min_share=-0.1), V,
+    ("coverage-min-share", lambda c, d: be.mode_coverage(torch.ones(3, 10) / 10, min_share=-0.1), V,
      r"^min_share must be a number in \[0, 1\]"),
-    ("classifier-rgb", lambda c, d: bm.DigitClassifier.prepare(torch.zeros(2, 3, 8, 8)), V, r"^images must be a non-empty tensor \(N, 1, S, S\)"),
-    ("classifier-empty", lambda c, d: bm.DigitClassifier.prepare(torch.zeros(0, 1, 8, 8)), V, r"^images must be a non-empty"),
-    ("classifier-nan", lambda c, d: bm.DigitClassifier.prepare(torch.full((2, 1, 8, 8), NAN)), V, r"^images must be finite"),
-    ("evaluate-one", lambda c, d: bm.evaluate_digits(torch.zeros(1, 1, 8, 8), bm.DigitClassifier()), V,
+    ("classifier-rgb", lambda c, d: bc.DigitClassifier.prepare(torch.zeros(2, 3, 8, 8)), V, r"^images must be a non-empty tensor \(N, 1, S, S\)"),
+    ("classifier-empty", lambda c, d: bc.DigitClassifier.prepare(torch.zeros(0, 1, 8, 8)), V, r"^images must be a non-empty"),
+    ("classifier-nan", lambda c, d: bc.DigitClassifier.prepare(torch.full((2, 1, 8, 8), NAN)), V, r"^images must be finite"),
+    ("evaluate-one", lambda c, d: be.evaluate_digits(torch.zeros(1, 1, 8, 8), bc.DigitClassifier()), V,
      r"^images must hold at least 2 samples"),
-    ("classifier-held-out", lambda c, d: bm.train_digit_classifier(held_out=5000), V, r"^held_out must be an integer in \[1, 1697\]"),
-    ("classifier-epochs", lambda c, d: bm.train_digit_classifier(epochs=0), V, r"^epochs must be an integer >= 1"),
+    ("classifier-held-out", lambda c, d: bc.train_digit_classifier(held_out=5000), V, r"^held_out must be an integer in \[1, 1697\]"),
+    ("classifier-epochs", lambda c, d: bc.train_digit_classifier(epochs=0), V, r"^epochs must be an integer >= 1"),
     # checkpoint
     ("ckpt-path-none", lambda c, d: ck.load_checkpoint(None), C, r"^checkpoint: the path must be a non-empty str"),
     ("ckpt-missing", lambda c, d: ck.load_checkpoint(c / "missing.pt"), C, r"^checkpoint: .* does not exist"),
@@ -271,9 +291,9 @@ API = [
     ("trainer-data-int", lambda c, d: Trainer(tiny_config(), d.long()), V, r"^data must be a non-empty float tensor"),
     ("trainer-data-float64", lambda c, d: Trainer(tiny_config(), d.double()), V, r"^data must be float32"),
     ("trainer-data-numpy", lambda c, d: Trainer(tiny_config(), d.numpy()), V, r"^data must be a non-empty float tensor"),
-    ("trainer-run-dir-file", lambda c, d: Trainer(tiny_config(), d, run_dir=c / "afile"), V, r"^out must be a directory"),
+    ("trainer-run-dir-file", lambda c, d: Trainer(tiny_config(), d, run_dir=c / "afile"), V, r"^out must be a folder"),
     ("trainer-run-dir-under-file", lambda c, d: Trainer(tiny_config(), d, run_dir=c / "afile" / "run"), V,
-     r"^out: cannot write to .*afile/run"),
+     r"^out: cannot create .*afile/run.*: a file is in the way"),
     ("trainer-fixed-k", lambda c, d: Trainer(tiny_config(), d, fixed_k=2.0), V, r"^k must be in \[0, 1\]"),
     ("trainer-fixed-k-ebgan", lambda c, d: Trainer(tiny_config(objective="ebgan"), d, fixed_k=1.0), V,
      r"^fixed_k applies to the 'began' objective only"),
@@ -325,7 +345,7 @@ API = [
     ("cfg-seed", lambda c, d: bl.TrainConfig(seed=2**63), V, r"^seed must be an integer in \[0, 2\*\*63\)"),
     ("cfg-device-int", lambda c, d: bl.TrainConfig(device=0), V, r"^device must be a string"),
     ("cfg-dtype", lambda c, d: bl.TrainConfig(dtype="half"), V, r"^dtype must be one of \('auto', 'float32'"),
-    ("cfg-profile", lambda c, d: bl.TrainConfig(profile="medium"), V, r"^profile must be one of \('quick', 'full'\)"),
+    ("cfg-profile", lambda c, d: bl.TrainConfig(profile="medium"), V, r"^profile must be one of \('quick', 'full', 'paper-small'\)"),
     ("cfg-objective", lambda c, d: bl.TrainConfig(objective="wgan"), V, r"^objective must be one of \('began', 'ebgan'\)"),
     ("cfg-skip-str", lambda c, d: bl.TrainConfig(skip="no"), V, r"^skip must be True or False"),
     ("cfg-residual-int", lambda c, d: bl.TrainConfig(vanishing_residual=1), V, r"^vanishing_residual must be True or False"),
@@ -358,7 +378,7 @@ def test_api_refuses(ctx, digits8, name, call, exc, pattern):
 
 def test_profile_from_environment_refused(monkeypatch):
     monkeypatch.setenv("BEGAN_LITE_PROFILE", "medium")
-    with pytest.raises(ValueError, match=r"^BEGAN_LITE_PROFILE must be one of \('quick', 'full'\)"):
+    with pytest.raises(ValueError, match=r"^BEGAN_LITE_PROFILE must be one of \('quick', 'full', 'paper-small'\)"):
         resolve_profile()
 
 
@@ -373,8 +393,7 @@ def test_numpy_numbers_make_loadable_checkpoints(tmp_path, digits8):
 # --------------------------------------------------------------------------- the command line
 # (arguments, text the one-line error must contain); {tmp} is the ctx folder.
 CLI = [
-    (["bogus"], "argument command: invalid choice: 'bogus'"),
-    ([], "required: command"),
+    (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
     (["train", "--dataset", "digits", "--out", "{tmp}/r", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["train", "--dataset", "digits", "--steps", "abc", "--out", "{tmp}/r"], "argument --steps: must be an integer, got 'abc'"),
     (["train", "--dataset", "digits", "--batch-size", "1.5", "--out", "{tmp}/r"], "argument --batch-size: must be an integer, got '1.5'"),
@@ -385,14 +404,11 @@ CLI = [
     (["train", "--dataset", "digits", "--seed", "-1", "--out", "{tmp}/r"], "seed must be an integer in [0, 2**63)"),
     (["train", "--dataset", "digits", "--filters", "0", "--out", "{tmp}/r"], "filters must be >= 1"),
     (["train", "--dataset", "digits", "--eta", "3", "--out", "{tmp}/r"], "eta must be 1 or 2, got 3"),
-    (["train", "--dataset", "digits", "--lr-ramp", "900", "500", "--out", "{tmp}/r"],
-     "lr_ramp_start must be >= 0 and below lr_ramp_end = 500, got 900"),
-    (["train", "--dataset", "digits", "--lr-ramp", "500", "--out", "{tmp}/r"], "argument --lr-ramp: expected 2 arguments"),
     (["train", "--dataset", "digits", "--adam-betas", "0.9", "1.0", "--out", "{tmp}/r"], "adam_betas must be two numbers in [0, 1)"),
     (["train", "--dataset", "digits", "--h-dim", "0", "--out", "{tmp}/r"], "h_dim must be >= 1"),
     (["train", "--dataset", "digits", "--image-size", "4", "--out", "{tmp}/r"], "image_size must be a power of two in [8, 128]"),
     (["train", "--dataset", "digits", "--channels", "3", "--out", "{tmp}/r"], "channels: --dataset digits is grey"),
-    (["train", "--dataset", "folder", "--data", "{tmp}/mixed", "--channels", "2", "--out", "{tmp}/r"], "channels must be 1 or 3"),
+    (["train", "--dataset", "folder", "--data", "{tmp}/mixed", "--channels", "2", "--out", "{tmp}/r"], "argument --channels: invalid choice: 2"),
     (["train", "--dataset", "digits", "--objective", "wgan", "--out", "{tmp}/r"], "argument --objective: invalid choice: 'wgan'"),
     (["train", "--dataset", "digits", "--profile", "medium", "--out", "{tmp}/r"], "argument --profile: invalid choice"),
     (["train", "--dataset", "digits", "--checkpoint-every", "0", "--out", "{tmp}/r"], "checkpoint-every must be >= 1"),
@@ -404,7 +420,7 @@ CLI = [
     (["train", "--dataset", "folder", "--data", "{tmp}/afile", "--out", "{tmp}/r"], "is not a folder"),
     (["train", "--dataset", "folder", "--data", "{tmp}/texts", "--out", "{tmp}/r"], "holds no images"),
     (["train", "--dataset", "folder", "--data", "{tmp}/fakes", "--out", "{tmp}/r"], "2 unreadable image(s)"),
-    (["train", "--dataset", "digits", "--out", "{tmp}/afile/run"], "out: cannot write to"),
+    (["train", "--dataset", "digits", "--out", "{tmp}/afile/run"], "out: cannot create"),
     (["train", "--resume", "{tmp}/random.pt"], "is truncated or not a checkpoint"),
     (["train", "--resume", "{tmp}/cut.pt"], "is truncated or not a checkpoint"),
     (["train", "--resume", "{tmp}/foreign.pt"], "is not a began_lite checkpoint"),
@@ -425,15 +441,27 @@ CLI = [
     (["sample", "--checkpoint", "{tmp}/noconfig.pt", "--out", "{tmp}/s.npz"], "holds no valid training config"),
     (["sample", "--checkpoint", "{tmp}/badweights.pt", "--out", "{tmp}/s.npz"], "holds no generator matching its config"),
     (["sample", "--checkpoint", "{tmp}/emptydir", "--out", "{tmp}/s.npz"], "holds no checkpoint.pt"),
-    (["evaluate"], "required: --samples"),
+    (["evaluate"], "one of the arguments --samples --checkpoint is required"),
     (["evaluate", "--samples", "{tmp}/dir.npz"], "is not a file"),
     (["evaluate", "--samples", "{tmp}/random.npz"], "is not an .npz (the zip archive"),
     (["evaluate", "--samples", "{tmp}/noimages.npz"], "'images'"),
-    (["evaluate", "--samples", "{tmp}/pickled.npz"], "Object arrays cannot be loaded when allow_pickle=False"),
+    (["evaluate", "--samples", "{tmp}/pickled.npz"], "samples: 'images' must hold floats in [-1, 1]"),
     (["evaluate", "--samples", "{tmp}/rgb.npz"], "images must be a non-empty tensor (N, 1, S, S)"),
     (["evaluate", "--samples", "{tmp}/empty.npz"], "images must be a non-empty tensor"),
     (["evaluate", "--samples", "{tmp}/nan.npz"], "images must be finite"),
     (["evaluate", "--samples", "{tmp}/one.npz"], "images must hold at least 2 samples"),
+    # bounds on what a user types (issue 30): refused before any work, the accepted range named
+    (["sample", "--checkpoint", "{tmp}/run", "--out", "{tmp}/s.npz", "--n", "100000000"],
+     "n must be >= 1 and at most 100000 for a .npz, got 100000000"),
+    (["sample", "--checkpoint", "{tmp}/run", "--out", "{tmp}/s.npz", "--n", str(2**63 - 1)], "at most 100000"),
+    (["sample", "--checkpoint", "{tmp}/run", "--out", "{tmp}/s.png", "--n", "5000"], "at most 4096 for a .png"),
+    (["sample", "--checkpoint", "{tmp}/run", "--out", "{tmp}/s.png", "--scale", "0"], "scale must be an integer in [1, 64]"),
+    (["sample", "--checkpoint", "{tmp}/run", "--out", "{tmp}/s.npz", "--seed", "-1"], "seed must be an integer in [0, 2**63)"),
+    (["train", "--dataset", "digits", "--threads", "0", "--out", "{tmp}/r"], "threads must be an integer in [1, "),
+    (["evaluate", "--samples", "{tmp}/uint8.npz"], "samples: 'images' must hold floats in [-1, 1] (float32, as `sample` writes), got uint8"),
+    (["evaluate", "--samples", "{tmp}/five.npz"], "samples: images must lie in [-1, 1] (as `sample` writes them), got values in [5, 5]"),
+    (["evaluate", "--samples", "{tmp}/huge.npz"], "declares shape (1000000000, 1, 16, 16): more than 100000 samples"),
+    (["evaluate", "--checkpoint", "{tmp}/run", "--n", "1"], "n must be >= 2 and at most 100000"),
 ]
 
 
@@ -484,7 +512,7 @@ def test_cli_out_not_writable(tmp_path, capsys):
     ro.mkdir()
     ro.chmod(0o555)
     code, err = run_main(["train", "--dataset", "digits", "--out", str(ro / "run"), *TINY], capsys)
-    assert code == 2 and "out: cannot write to" in err
+    assert code == 4 and f"cannot write {str(ro / 'run')!r}: Permission denied (EACCES)" in err
 
 
 def test_out_of_range_messages_name_range():
@@ -492,3 +520,12 @@ def test_out_of_range_messages_name_range():
     with pytest.raises(ValueError) as err:
         bl.TrainConfig(lambda_k=-1.0)
     assert str(err.value) == "lambda_k must be >= 0, got -1.0"
+
+
+def test_threads_beyond_the_cpu_count_refused(ctx):
+    """--threads 100000 crashed PyTorch (a segfault, issue 30): refused in one line naming the CPU count."""
+    r = subprocess.run([sys.executable, "-m", "began_lite", "train", "--dataset", "digits", "--threads", "100000",
+                        "--out", str(ctx / "r")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"error: threads must be an integer in [1, {os.cpu_count()}] (this machine's CPU " \
+                               f"count), got 100000"

@@ -156,7 +156,7 @@ def test_the_gpu_form_commands_parse(tmp_path):
     `began_lite`'s, bench's variant names, torchrun's and gpu_check's own."""
     from torch.distributed.run import get_args_parser
 
-    from began_lite.__main__ import _parser
+    from began_lite.cli import build_parser as _parser
     from began_lite.perf.bench import VARIANTS
 
     me = [sys.executable, "-m", "began_lite.perf.gpu_check", "--out", tmp_path]

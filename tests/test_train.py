@@ -255,7 +255,7 @@ def test_data_shape_and_range_checked(digits8, tiny_config):
 def test_out_dir_that_is_a_file(tmp_path, digits8, tiny_config):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(ValueError, match="out must be a directory"):
+    with pytest.raises(ValueError, match="out must be a folder"):
         Trainer(tiny_config(), digits8, run_dir=f)
 
 

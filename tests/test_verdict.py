@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from began_lite.__main__ import main
-from began_lite.metrics import evaluate_digits
-from began_lite.verdict import seed_passes
+from began_lite.cli import main
+from began_lite.cli.verdict import seed_passes
+from began_lite.evaluate import evaluate_digits
 
 TINY = "--steps 3 --image-size 8 --filters 4 --z-dim 4 --h-dim 4 --batch-size 8 --device cpu"
 
@@ -48,7 +48,8 @@ def test_the_pass_rule():
 @pytest.mark.parametrize("args, message", [
     (["--train-args", "--out elsewhere"], "train_args: --out is set by the verdict itself"),
     (["--train-args=--seed=3"], "train_args: --seed is set by the verdict itself"),
-    (["--train-args=--ou x"], "train_args: --ou is set by the verdict itself"),
+    (["--train-args=--overwrite"], "train_args: --overwrite is set by the verdict itself"),
+    (["--train-args=--ou x " + TINY], "unrecognized arguments: --ou x"),  # train takes no abbreviations
     (["--train-args=--lr '2e-4"], "train_args: cannot be split into flags"),
     (["--seeds", "1", "1"], "seeds must be distinct"),
     (["--seeds", "-1"], "seeds must be integers >= 0"),

@@ -48,6 +48,12 @@ DEPARTURES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The departures profile-minus-one undoes. The optimiser, batch, tanh and rate arms were not remade on
+# today's profile (CPU time went to the held-out verdicts); the weight average is measured in every
+# run instead (raw_g).
+REMADE_DEPARTURES = ("h = z = 16", "gamma = 1", "lambda_k = 0.01", "shift 3")
+
+
 def _undo(name: str) -> dict:
     """The quick profile with one departure undone: those fields back at the paper's values."""
     return {**QUICK_ARM, **{k: getattr(_PAPER, k) for k in DEPARTURES[name]}}
@@ -71,23 +77,17 @@ EXPERIMENTS: dict[str, Experiment] = {
     "ebgan-margins": Experiment(
         "3", {f"m={m}": {**QUICK_ARM, "objective": "ebgan", "margin": m, "pt_weight": 0.0} for m in (0.2, 0.6)},
         steps=600, eval_every=150, about="EBGAN's fixed margin at two values, no pulling-away term"),
-    "ebgan-pt": Experiment(
-        "3", {"pt_weight=0": {**QUICK_ARM, "objective": "ebgan", "pt_weight": 0.0},
-              "pt_weight=0.1": {**QUICK_ARM, "objective": "ebgan"}},
-        about="EBGAN with and without its pulling-away term, at its default margin m = 1"),
     "eta": Experiment("5", {"eta=2": {**QUICK_ARM, "eta": 2}, "eta=1": QUICK_ARM},
                       about="the squared pixel error with the profile's gain"),
     "profile-minus-one": Experiment(
         "5", {"quick profile": QUICK_ARM,
-              **{f"quick profile - {name}": _undo(name) for name in DEPARTURES if name != "weight average"},
+              **{f"quick profile - {name}": _undo(name) for name in REMADE_DEPARTURES},
               "paper-small": PAPER_ARM},
         about="the profile with one departure undone; the weight average is measured in every run (raw_g)"),
     "architecture": Experiment(
         "6", {"plain": QUICK_ARM, "skip": {**QUICK_ARM, "skip": True},
               "vanishing residuals": {**QUICK_ARM, "vanishing_residual": True, "vanishing_steps": 1500}},
         about="the paper's two optional architecture changes (section 3.5)"),
-    "long-run": Experiment("7", {"quick profile": QUICK_ARM}, steps=12_000, seeds=(0,), eval_every=1000,
-                           about="the quick profile trained four times as long, scored every 1000 steps"),
 }
 # Records that are not sweeps of digit runs: the LFW faces (one seed), the 2-D mixtures, and the
 # showcase (the quick profile's seed 0: its weights and a picture, for the introduction).

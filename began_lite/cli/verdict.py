@@ -18,7 +18,7 @@ samples each, :func:`~began_lite.evaluate.mode_coverage`) and no class takes mor
 ``max_share`` of all samples (default 0.2, twice an equal share): "all ten classes in
 roughly equal shares" made a rule. The rule is ours; the numbers beside it let a reader
 apply another. The command exits with 0 when every seed passes, 1 when one does not, and 2
-on bad input. Library functions print nothing; :func:`main` does.
+on bad input. Library functions print nothing; :func:`run` does.
 """
 from __future__ import annotations
 
@@ -29,10 +29,28 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_verdict", "seed_passes"]
+__all__ = ["add_parser", "run", "run_verdict", "seed_passes"]
 
 # Flags the verdict sets itself: a recipe given with --train-args cannot move them.
-_OWN_FLAGS = ("--out", "--seed", "--resume", "--dataset", "--data")
+_OWN_FLAGS = ("--out", "--seed", "--resume", "--dataset", "--data", "--overwrite")
+
+
+def add_parser(sub) -> None:
+    v = sub.add_parser("verdict", help="train, sample and evaluate digits through the command line for several "
+                                       "seeds: do all ten classes appear in roughly equal shares?",
+                       description="For each seed: train --dataset digits --image-size 16 (the defaults, plus "
+                                   "--train-args), sample --n N, evaluate. A seed passes with all ten classes "
+                                   "covered and none above --max-share of the samples. Exit 0: every seed passes; "
+                                   "1: not; 2: bad input.")
+    v.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="default: 0 1 2")
+    v.add_argument("--out", required=True, help="a new folder for the runs, samples and verdict.json")
+    v.add_argument("--n", type=int, default=1000, help="samples drawn per seed (>= 2)")
+    v.add_argument("--train-args", dest="train_args", default="",
+                   help='more flags for `train`, in one string after an equals sign, e.g. '
+                        '--train-args="--eta 2 --steps 1000" (default: none, the command line\'s defaults)')
+    v.add_argument("--max-share", type=float, default=0.2, dest="max_share",
+                   help="largest share of the samples one class may take for a seed to pass (default 0.2)")
+    v.set_defaults(run=run, malloc=True)
 
 
 def seed_passes(report: dict, max_share: float = 0.2) -> bool:
@@ -57,9 +75,7 @@ def _check(seeds, n: int, train_args, max_share: float) -> tuple[list[int], list
         args = shlex.split(train_args) if isinstance(train_args, str) else [str(a) for a in train_args]
     except ValueError as err:  # an unclosed quote
         raise ValueError(f"train_args: cannot be split into flags ({err}): {train_args!r}") from None
-    # argparse also takes an unambiguous prefix (--ou for --out), so prefixes count too
-    own = [f for f in (a.split("=")[0] for a in args)
-           if f.startswith("--") and len(f) > 2 and any(o.startswith(f) for o in _OWN_FLAGS)]
+    own = [f for f in (a.split("=")[0] for a in args) if f in _OWN_FLAGS]  # `train` takes no abbreviations
     if own:
         raise ValueError(f"train_args: {own[0]} is set by the verdict itself; give the other flags of "
                          f"`train` only (got {' '.join(args)!r})")
@@ -83,8 +99,8 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
 
     ``progress``, if given, is called with each seed's result as it finishes.
     """
-    from .checkpoint import atomic_write_bytes, output_folder
-    from .chapters.records import provenance
+    from ..chapters.records import provenance
+    from ..checkpoint import atomic_write_bytes, output_folder
 
     seeds, extra = _check(seeds, n, train_args, max_share)
     out = Path(out)
@@ -112,8 +128,9 @@ def run_verdict(seeds, out, *, n: int = 1000, train_args=(), max_share: float = 
         # written after every seed, so an interrupted verdict keeps the seeds it finished
         record = {"experiment": "verdict", "seeds": seeds, "n": n, "train_args": extra, "max_share": max_share,
                   "rule": f"all 10 classes covered and no class above {max_share:.0%} of the samples",
-                  "runs": results, "complete": len(results) == len(seeds), "all_pass": all(r["passes"] for r in results),
-                  "wall_seconds": time.perf_counter() - start, "provenance": machine}
+                  "runs": results, "complete": len(results) == len(seeds),
+                  "all_pass": all(r["passes"] for r in results), "wall_seconds": time.perf_counter() - start,
+                  "provenance": machine}
         atomic_write_bytes(out / "verdict.json", json.dumps(record, indent=1).encode())
         if progress is not None:
             progress(result)
@@ -127,7 +144,7 @@ def format_result(r: dict) -> str:
             f"{'passes' if r['passes'] else 'fails'}")
 
 
-def main(args) -> int:
+def run(args) -> int:
     record = run_verdict(args.seeds, args.out, n=args.n, train_args=args.train_args or "", max_share=args.max_share,
                          progress=lambda r: print(format_result(r), flush=True))
     walls = [r["train_wall_seconds"] for r in record["runs"]]
