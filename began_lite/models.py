@@ -20,8 +20,7 @@ quick profile) puts a tanh on the last convolution of every
 decoder, G's and D's, so generated images and D's reconstructions lie in (-1, 1) like the
 data. The paper's decoder ends without an activation. Why it is offered: issue 16 reports
 that short quick-profile runs of the paper's objective on 16x16 digits collapsed to 3-7
-classes for 4 of 5 seeds without it; what it gives here is measured, per seed, in
-``data/results/recipe-verdicts.json``.
+classes for 4 of 5 seeds without it (on an older profile). Chapter 6 says what is measured of it.
 
 Points (N, d) instead of images (chapter 7's 2-D mixtures) use small MLPs in the same roles:
 :class:`MLPGenerator` and the autoencoder :class:`MLPDiscriminator`. :func:`build_generator`

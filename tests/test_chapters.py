@@ -218,3 +218,18 @@ def test_faces_flip_trains_on_the_faces_and_their_mirror_images(monkeypatch):
     assert torch.equal(seen["data"], faces)
     with pytest.raises(ValueError, match=r"^flip must be True or False, got 'yes'"):
         faces_run(1, image_size=16, flip="yes")
+
+
+def test_the_verdicts_record_keeps_complete_arms_only(tmp_path):
+    from began_lite.chapters import verdicts
+
+    arms = list(verdicts.VERDICTS)
+    done = {"complete": True, "rule": "all 10 classes covered", "runs": [{"seed": 5, "passes": True}]}
+    for arm, result in zip(arms, (done, {**done, "complete": False})):  # the third arm: no folder at all
+        folder = tmp_path / verdicts._slug(arm)
+        folder.mkdir()
+        (folder / "verdict.json").write_text(json.dumps(result))
+    record = verdicts.verdicts_record(tmp_path)
+    assert list(record["arms"]) == arms[:1] and record["not_run"] == arms[1:]
+    assert record["arms"][arms[0]]["result"] == done and record["arms"][arms[0]]["command"].endswith(
+        "--out runs/" + verdicts._slug(arms[0]))

@@ -132,8 +132,7 @@ def test_evaluate_explains_and_gives_references(trained_run, tmp_path, capsys):
     perm = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))
     halves = [digit_features(clf, real[p]) for p in (perm[:898], perm[898:])]
     assert report["reference"]["real_halves_frechet"] == pytest.approx(frechet_distance(*halves), rel=1e-9)
-    record = stored_result("recipe-verdicts")
-    stored = [r["frechet"] for r in record["arms"][record["default"]]["runs"]]
+    stored = [r["report"]["frechet"] for r in stored_result("verdicts")["arms"]["defaults, seeds 5-9"]["result"]["runs"]]
     assert report["reference"]["quick_profile_verdict"]["median_frechet"] == statistics.median(stored)
     assert main(["evaluate", "--checkpoint", str(trained_run), "--n", "50"]) == 0  # the same, from the run
     text = capsys.readouterr().out

@@ -38,15 +38,19 @@ def _command(arm: str, folder: Path) -> list[str]:
 
 
 def verdicts_record(runs: Path) -> dict:
-    """The record of every arm, from ``runs/<arm>/verdict.json``."""
-    arms = {}
+    """The record of every arm whose ``runs/<arm>/verdict.json`` is complete; the others are named
+    in ``not_run`` (a record never holds an arm's partial seeds)."""
+    arms, not_run = {}, []
     for arm, spec in VERDICTS.items():
-        result = json.loads((runs / _slug(arm) / "verdict.json").read_text())
+        path = runs / _slug(arm) / "verdict.json"
+        result = json.loads(path.read_text()) if path.exists() else {}
         if not result.get("complete"):
-            raise ValueError(f"{arm}: {runs / _slug(arm) / 'verdict.json'} is not complete")
+            not_run.append(arm)
+            continue
         arms[arm] = {**spec, "command": "python -m began_lite " + shlex.join(_command(arm, Path("runs") / _slug(arm))),
                      "result": result}
     return {"experiment": "verdicts", "rule": next(iter(arms.values()))["result"]["rule"], "arms": arms,
+            "not_run": not_run,
             "command": "python -m began_lite.chapters.verdicts --runs runs/verdicts --out data/results"}
 
 

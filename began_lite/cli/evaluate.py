@@ -5,7 +5,7 @@ Fréchet distance of Gaussian fits in its feature space (lower is better), the c
 their balance. A class is *covered* when at least 2% of the confident samples (those the
 classifier gives p >= 0.9) fall in it. Beside the distance stand two references: two disjoint
 halves of the real digits, one against the other (computed here), and the median of the quick
-profile's stored verdict (``data/results/recipe-verdicts.json``, when present). 2-D points are
+profile's stored verdict (``data/results/verdicts.json``, held-out seeds 5-9, when present). 2-D points are
 judged by the modes they cover and the share of high-quality samples.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ DESCRIPTION = ("Digits are judged by a classifier trained on the real digits: th
                "covered when at least 2% of the confident samples (those the classifier gives p >= 0.9) fall in "
                "it. Beside the distance stand two references: two disjoint halves of the real digits, one against "
                "the other (computed here), and the median of the quick profile's stored verdict "
-               "(data/results/recipe-verdicts.json, when present). 2-D points are judged by the modes they cover "
+               "(data/results/verdicts.json, held-out seeds 5-9, when present). 2-D points are judged by the modes they cover "
                "and the share of high-quality samples.")
 
 __all__ = ["add_parser", "run", "read_samples", "references"]
@@ -120,9 +120,9 @@ def references(image_size: int, classifier) -> dict:
     try:
         from ..chapters.records import stored_result
 
-        record = stored_result("recipe-verdicts")
-        scores = [float(r["frechet"]) for r in record["arms"][record["default"]]["runs"]]
-        ref["quick_profile_verdict"] = {"arm": record["default"], "seeds": len(scores), "image_size": 16,
+        arm = "defaults, seeds 5-9"
+        scores = [float(r["report"]["frechet"]) for r in stored_result("verdicts")["arms"][arm]["result"]["runs"]]
+        ref["quick_profile_verdict"] = {"arm": arm, "seeds": len(scores), "image_size": 16,
                                         "median_frechet": statistics.median(scores),
                                         "range": [min(scores), max(scores)]}
     except (OSError, KeyError, TypeError, ValueError, statistics.StatisticsError):  # no record here: omitted
