@@ -34,6 +34,7 @@ _LAZY = {
     **dict.fromkeys(["effective_pixels", "normality_stats", "mean_pairwise_l1", "digit_features",
                      "frechet_distance", "precision_recall", "centroids"], "metrics"),
     **dict.fromkeys(["interpolate", "invert"], "latent"),
+    **dict.fromkeys(["design_effect", "shuffle_pixels"], "normality"),
 }
 
 
