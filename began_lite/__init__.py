@@ -37,6 +37,7 @@ _LAZY = {
     **dict.fromkeys(["mean_pairwise_l1", "digit_features", "frechet_distance", "precision_recall", "centroids"],
                     "evaluate"),
     **dict.fromkeys(["interpolate", "invert"], "latent"),
+    **dict.fromkeys(["design_effect", "shuffle_pixels"], "normality"),
 }
 
 

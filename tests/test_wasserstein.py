@@ -12,7 +12,7 @@ from scipy import integrate, optimize, stats
 
 from began_lite.wasserstein import (
     empirical_w1, empirical_w2, empirical_wasserstein, gaussian_w2, gaussian_w2_by_coupling_search,
-    gaussian_w2_squared, gaussian_w2_terms, jensen_bound, sqrtm_psd,
+    gaussian_w2_squared, gaussian_w2_terms, gelbrich_bound, jensen_bound, sqrtm_psd, w2_decomposition,
 )
 
 
@@ -295,6 +295,103 @@ def test_jensen_bound_below_empirical_w1(seed):
     x2 = rng.exponential(size=(60, 2))
     y2 = np.stack([rng.uniform(-1, 2, 60), rng.laplace(0.5, 1.0, 60)], axis=1)
     assert jensen_bound(x2, y2) <= empirical_w1(x2, y2) + 1e-12
+
+
+# --------------------------------------------------------------------------- Gelbrich's bound
+def skewed_sample(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n draws of one of seven non-normal shapes, at a random location and scale."""
+    kind = rng.integers(7)
+    x = [lambda: rng.lognormal(0.0, rng.uniform(0.2, 1.5), n), lambda: rng.exponential(size=n),
+         lambda: rng.gamma(rng.uniform(0.3, 3.0), size=n), lambda: rng.pareto(rng.uniform(2.5, 6.0), n),
+         lambda: rng.uniform(size=n), lambda: rng.beta(0.3, 0.3, n),
+         lambda: np.where(rng.random(n) < 0.8, rng.normal(0, 1, n), rng.normal(4, 0.5, n))][kind]()
+    return rng.normal() + rng.uniform(0.1, 3.0) * x
+
+
+def test_gelbrich_bound_below_w2_on_2000_skewed_pairs():
+    # (m1 - m2)^2 + (s1 - s2)^2 <= W2^2 for any two distributions; W2 here by two routes, sorting
+    # (any sizes) and, for equal sizes, an exact assignment that knows nothing of sorting.
+    rng = np.random.default_rng(40)
+    margins = []
+    for i in range(2000):
+        x, y = skewed_sample(rng, 30), skewed_sample(rng, 30 if i % 2 else 45)
+        w2 = empirical_w2(x, y)
+        if i % 2:
+            cost = (x[:, None] - y[None, :]) ** 2
+            rows, cols = optimize.linear_sum_assignment(cost)
+            assert w2 == pytest.approx(math.sqrt(cost[rows, cols].mean()), rel=1e-9)
+        bound = gelbrich_bound(x, y)
+        assert bound == pytest.approx(math.hypot(x.mean() - y.mean(), x.std() - y.std()), rel=1e-12)
+        margins.append(w2**2 - bound**2)
+    assert min(margins) >= -1e-12
+    assert np.median(margins) > 1e-3  # different shapes: the bound is strict, not an identity
+
+
+def test_gelbrich_bound_is_w2_for_a_location_scale_copy():
+    rng = np.random.default_rng(41)
+    x = rng.lognormal(0.0, 1.0, 500)  # skewness about 6: far from normal
+    assert gelbrich_bound(x, 2.5 * x + 1.0) == pytest.approx(empirical_w2(x, 2.5 * x + 1.0), rel=1e-12)
+    assert w2_decomposition(x, 2.5 * x + 1.0).shape == pytest.approx(0.0, abs=1e-12)
+    # A mirror image is no location-scale copy: the bound is strict.
+    assert gelbrich_bound(x, -x) < 0.9 * empirical_w2(x, -x)
+
+
+def test_gelbrich_bound_nd_below_assignment_and_tight_for_an_spd_map():
+    rng = np.random.default_rng(42)
+    x = np.stack([rng.exponential(size=80), rng.beta(0.3, 0.3, 80)], axis=1)
+    y = np.stack([rng.uniform(-1, 2, 80), rng.laplace(0.5, 1.0, 80)], axis=1)
+    assert gelbrich_bound(x, y) <= empirical_w2(x, y) + 1e-12
+    # y = A x + b with A symmetric positive definite is the gradient of a convex function, so it
+    # is the optimal map, and the Gaussian closed form at the sample moments is exact.
+    A = random_spd(rng, 2)
+    z = x @ A + np.array([1.0, -2.0])
+    assert gelbrich_bound(x, z) == pytest.approx(empirical_w2(x, z), rel=1e-9)
+
+
+def test_w2_decomposition_by_hand():
+    # x = {-1, 1}; y = {-1, -1, 2}: mean 0 both, spreads 1 and sqrt 2. Pairing quantiles:
+    # W2^2 = 4 / 6 + 1 / 3 = 1 = 0 + (sqrt 2 - 1)^2 + (2 sqrt 2 - 2).
+    parts = w2_decomposition([-1.0, 1.0], [-1.0, -1.0, 2.0])
+    assert parts.mean == pytest.approx(0.0, abs=1e-15)
+    assert parts.spread == pytest.approx((math.sqrt(2) - 1) ** 2, rel=1e-12)
+    assert parts.shape == pytest.approx(2 * math.sqrt(2) - 2, rel=1e-12)
+    assert parts.squared == pytest.approx(1.0, rel=1e-12)
+    assert parts.gelbrich == pytest.approx(gelbrich_bound([-1.0, 1.0], [-1.0, -1.0, 2.0]) ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("d1, d2", [
+    (stats.expon(), stats.norm(0.5, 2.0)),
+    (stats.lognorm(0.5), stats.uniform(0, 3)),
+    (stats.gamma(2.0), stats.gumbel_l(1.0, 0.5)),
+])
+def test_w2_decomposition_against_quadrature(d1, d2):
+    # Each term of the distributions themselves, by quadrature of their quantile functions.
+    def quad(f):
+        return sum(integrate.quad(f, a, b, limit=400, epsabs=1e-12)[0] for a, b in ((0, 0.5), (0.5, 1)))
+
+    s1, s2 = d1.std(), d2.std()
+    w2sq = quad(lambda u: (d1.ppf(u) - d2.ppf(u)) ** 2)
+    shape = s1 * s2 * quad(lambda u: ((d1.ppf(u) - d1.mean()) / s1 - (d2.ppf(u) - d2.mean()) / s2) ** 2)
+    mean, spread = (d1.mean() - d2.mean()) ** 2, (s1 - s2) ** 2
+    assert mean + spread + shape == pytest.approx(w2sq, rel=1e-6)  # the identity, independently
+    assert shape > 0.01 * w2sq  # these shapes differ: the bound is strict
+    rng = np.random.default_rng(43)
+    parts = w2_decomposition(d1.rvs(400_000, random_state=rng), d2.rvs(400_000, random_state=rng))
+    assert parts.squared == pytest.approx(w2sq, rel=0.02)
+    assert parts.shape == pytest.approx(shape, rel=0.05)
+    assert parts.gelbrich == pytest.approx(mean + spread, rel=0.02)
+
+
+@pytest.mark.parametrize("fn, x, y, pattern", [
+    pytest.param(gelbrich_bound, np.zeros((3, 2)), np.zeros((3, 3)), r"x and y.*dimension", id="gelbrich-dims"),
+    pytest.param(gelbrich_bound, [], [1.0], r"^x\b", id="gelbrich-x-empty"),
+    pytest.param(w2_decomposition, np.zeros((3, 2)), np.zeros((3, 2)), r"1-D", id="decomposition-2d"),
+    pytest.param(w2_decomposition, [1.0, 1.0], [0.0, 2.0], r"spread > 0", id="decomposition-constant-x"),
+    pytest.param(w2_decomposition, [1.0, 3.0], [np.nan, 2.0], r"^y\b.*NaN", id="decomposition-y-nan"),
+])
+def test_gelbrich_and_decomposition_bad_inputs(fn, x, y, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        fn(x, y)
 
 
 # --------------------------------------------------------------------------- bad inputs
