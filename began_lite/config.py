@@ -86,8 +86,9 @@ class TrainConfig:
     lr_min: float = param(1e-6, "floor of the halved learning rate (not in the paper)", group="optimisation",
                           cli=False)
     batch_size: int = param(16, "images per step (BEGAN §4.1: 16)", group="optimisation")
-    shift: int = param(0, "D sees every image moved by a random offset of up to this many pixels per axis "
-                          "(a deviation when > 0: began_lite.augment); 0 = the paper's", group="optimisation")
+    shift: int = param(0, "D sees every image, real and generated, moved by a random offset of up to this many "
+                          "pixels per axis, so its losses compare T#p_data with T#p_G (a deviation when > 0: "
+                          "began_lite.augment); 0 = the paper's", group="optimisation")
     ema: float = param(0.0, "decay of a moving average of G's weights used for samples (a deviation when > 0); "
                             "0 = off, the paper's", group="optimisation", fixed=True)
     steps: int = param(100_000, "total updates of G and D (the paper trains for 100k and more)",

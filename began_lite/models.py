@@ -8,23 +8,20 @@
 * The **encoder** mirrors it: a 3x3 convolution to n channels, then per scale ``repeat``
   convolutions and a stride-2 3x3 convolution that halves the size while the width grows
   n, 2n, 3n, ...; at 8x8 ``repeat`` convolutions, then a fully connected map to h.
-* The fully connected maps to and from h have no nonlinearity; no batch norm, no dropout.
-* The **generator** is a decoder; the **discriminator** is an autoencoder, encoder -> h -> decoder.
+* No nonlinearity on the maps to and from h; no batch norm, no dropout. The **generator** is a
+  decoder; the **discriminator** an autoencoder, encoder -> h -> decoder.
 
 Options from §3.5: ``skip`` concatenates the upsampled first 8x8 tensor after every
 upsampling; ``vanishing_residual`` makes each convolution after the first in a block
 ``x <- carry * x + (1 - carry) * elu(conv(x))`` where the trainer lowers ``carry`` from 1 to 0.
 
-Deviation: ``tanh_output`` (off in ``TrainConfig``'s defaults and the full profile, on in the
-quick profile) puts a tanh on the last convolution of every
-decoder, G's and D's, so generated images and D's reconstructions lie in (-1, 1) like the
-data. The paper's decoder ends without an activation. Why it is offered: issue 16 reports
-that short quick-profile runs of the paper's objective on 16x16 digits collapsed to 3-7
-classes for 4 of 5 seeds without it (on an older profile). Chapter 6 says what is measured of it.
+Deviation: ``tanh_output`` (on in the quick profile only) puts a tanh on the last convolution
+of every decoder, G's and D's, so images and reconstructions lie in (-1, 1) like the data; the
+paper's decoder ends without an activation. It was adopted when short runs without it collapsed
+to 3-7 classes on an older profile; its arm was not remade on today's (data/results/README.md).
 
-Points (N, d) instead of images (chapter 7's 2-D mixtures) use small MLPs in the same roles:
-:class:`MLPGenerator` and the autoencoder :class:`MLPDiscriminator`. :func:`build_generator`
-and :func:`build_discriminator` pick by ``config.data_dim`` (0 = images).
+Points (chapter 7's 2-D mixtures) use MLPs in the same roles; :func:`build_generator` and
+:func:`build_discriminator` pick by ``config.data_dim`` (0 = images).
 """
 from __future__ import annotations
 
@@ -241,14 +238,10 @@ class Discriminator(nn.Module):
         self.decoder.set_carry(carry)
 
 
-# --------------------------------------------------------------------------- 2-D toys
 def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.ELU())
-    return nn.Sequential(*layers)
+    """Linear layers between ``sizes``, an ELU after each but the last."""
+    layers = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ELU())]
+    return nn.Sequential(*layers[:-1])
 
 
 class MLPGenerator(nn.Module):

@@ -55,7 +55,7 @@ def _tiny(**kw) -> bl.TrainConfig:
     return bl.TrainConfig(**{**base, **kw})
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
     """A factory: 8x8 grey images, 4 filters, z = h = 4, batch 8, 40 steps on the CPU (a run in well
     under a second), with any field changed by keyword."""

@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import torch
-from conftest import tiny_config
 from torch.utils.flop_counter import FlopCounterMode
 
 import began_lite as bl
@@ -84,7 +83,7 @@ def test_skipped_rows_are_reported():
     assert "skipped" in format_table(result)
 
 
-def test_flop_count_on_meta_equals_a_real_step():
+def test_flop_count_on_meta_equals_a_real_step(tiny_config):
     """The meta-device count (used to estimate rows) counts exactly what a real trainer step does,
     the random shift T included."""
     config = tiny_config(channels=3, image_size=16, filters=6, repeat=2, shift=2)
@@ -130,7 +129,7 @@ def test_flop_count_is_the_hand_count_of_the_step(S, C, n, r, B):
     assert count_step_flops(config) == B * (4 * G - fc(4, 64 * n) + 8 * D - 2 * conv(C, n, S))
 
 
-def test_flop_count_follows_the_step(monkeypatch):
+def test_flop_count_follows_the_step(tiny_config, monkeypatch):
     """Counted on the real gan_step, not a copy: a step that did not freeze D for G's update would also
     compute D's weight gradients there, one more D forward's worth of FLOPs, and the count says so."""
     config = tiny_config(image_size=16, repeat=2)
@@ -160,7 +159,7 @@ def test_plain_step_computes_the_same_training():
 
 
 # --------------------------------------------------------------------------- speed options
-def test_cpu_defaults_keep_the_reference_path(digits8):
+def test_cpu_defaults_keep_the_reference_path(tiny_config, digits8):
     """On the CPU by default: plain float32 (no autocast), no channels-last, no wrapper, no compilation."""
     tr = Trainer(tiny_config(dtype="auto"), digits8)
     assert isinstance(tr.autocast, contextlib.nullcontext) and not tr.channels_last
@@ -169,7 +168,7 @@ def test_cpu_defaults_keep_the_reference_path(digits8):
     assert isinstance(bf16.autocast, torch.autocast) and bf16.autocast.fast_dtype == torch.bfloat16
 
 
-def test_ema_computes_the_same_steps(digits8):
+def test_ema_computes_the_same_steps(tiny_config, digits8):
     """A weight average for sampling leaves the training itself as it was."""
     ref, ema = Trainer(tiny_config(), digits8), Trainer(tiny_config(ema=0.9), digits8)
     ref.train(20, progress=False)
@@ -177,7 +176,7 @@ def test_ema_computes_the_same_steps(digits8):
     assert max_diff(params(ref.D), params(ema.D)) == 0 and max_diff(params(ref.G), params(ema.G)) == 0
 
 
-def test_vanishing_residual_carry_reaches_the_sampler(digits8):
+def test_vanishing_residual_carry_reaches_the_sampler(tiny_config, digits8):
     """forward reads a Python copy of the carry; it follows set_carry, loading and the EMA copy."""
     tr = Trainer(tiny_config(vanishing_residual=True, vanishing_steps=10, ema=0.5), digits8)
     tr.train(4, progress=False)
@@ -188,13 +187,13 @@ def test_vanishing_residual_carry_reaches_the_sampler(digits8):
 
 
 @pytest.mark.parametrize("value", ["off", "default", "reduce-overhead"])
-def test_compile_must_be_a_bool(value):  # issue 15: compile is True or False, no modes
+def test_compile_must_be_a_bool(tiny_config, value):  # issue 15: compile is True or False, no modes
     with pytest.raises(ValueError, match=r"^compile"):
         tiny_config(compile=value)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_defaults_and_agreement(digits8):
+def test_cuda_defaults_and_agreement(tiny_config, digits8):
     """On CUDA: bfloat16 autocast; the same k trajectory as float32 on the CPU."""
     tr = Trainer(tiny_config(device="cuda", dtype="auto"), digits8)
     tr.train(10, progress=False)

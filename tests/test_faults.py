@@ -43,7 +43,6 @@ from began_lite import checkpoint as ck
 from began_lite.checkpoint import load_checkpoint, save_checkpoint
 from began_lite.cli import main
 from began_lite.train import Trainer, TrainingDiverged
-from conftest import tiny_config
 
 STEPS = 60
 EVERY = 5  # --checkpoint-every
@@ -555,7 +554,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
     tr = Trainer(tiny_config(), bl.load_digits(8)[:128], run_dir=tmp_path / "r")
     real_loss_d = tr.objective.loss_d
 
@@ -577,7 +576,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     assert all(torch.isfinite(t).all() for part in ("generator", "discriminator") for t in state[part].values())
 
 
-def test_nan_weights_are_never_saved(tmp_path):
+def test_nan_weights_are_never_saved(tiny_config, tmp_path):
     """A NaN that reaches the weights without a NaN loss (here: planted) is caught at the save."""
     tr = Trainer(tiny_config(), bl.load_digits(8)[:128], run_dir=tmp_path / "r")
     ckpt = tmp_path / "r" / "checkpoint.pt"

@@ -200,20 +200,12 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
         heldout = (data[:holdout], held)
     else:
         data = real_digits(config.image_size)
-    cache = run_cache_dir()
     key = _run_key({"config": config.to_dict(), "steps": steps, "fixed_k": fixed_k, "holdout": holdout,
                     "n_eval": n_eval, "eval_every": eval_every})
-    if cache is not None and (cache / f"{key}.pt").exists():
-        try:
-            state = load_checkpoint(cache / f"{key}.pt")
-            trainer = Trainer(config, data, fixed_k=fixed_k)
-            trainer.load_state_dict(state)
-            report = json.loads(state["report"])
-            report["cached"] = True
-            return trainer, report
-        except (CheckpointError, KeyError, ValueError, RuntimeError):  # a damaged entry is recomputed
-            pass
-    trainer = Trainer(config, data, fixed_k=fixed_k)
+    report = _recall(key, trainer := Trainer(config, data, fixed_k=fixed_k))
+    if report is not None:
+        return trainer, report
+    trainer = Trainer(config, data, fixed_k=fixed_k)  # afresh (seeded again): a damaged entry may have half-loaded
     trajectory = []
 
     def score_now(tr: Trainer, logs: dict) -> None:
@@ -228,14 +220,33 @@ def digit_run(steps: int, *, profile: str = "quick", fixed_k: float | None = Non
     report.update(_final_measures(trainer, samples), seconds=seconds, curves=_curves(trainer, max(10, steps // 120)))
     if eval_every:
         report["trajectory"] = trajectory
-    if cache is not None:
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, cache / f"{key}.pt")
-        except OSError:
-            pass  # a read-only home: nothing is memoised, nothing else changes
+    _memoise(key, trainer, report)
     report["cached"] = False
     return trainer, report
+
+
+def _recall(key: str, trainer: Trainer) -> dict | None:
+    """The memoised run ``key`` loaded into ``trainer``, and its report; None if there is none."""
+    cache = run_cache_dir()
+    if cache is None or not (cache / f"{key}.pt").exists():
+        return None
+    try:
+        state = load_checkpoint(cache / f"{key}.pt")
+        trainer.load_state_dict(state)
+        return {**json.loads(state["report"]), "cached": True}
+    except (CheckpointError, KeyError, ValueError, RuntimeError):  # a damaged entry is recomputed
+        return None
+
+
+def _memoise(key: str, trainer: Trainer, report: dict) -> None:
+    cache = run_cache_dir()
+    if cache is None:
+        return
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, cache / f"{key}.pt")
+    except OSError:
+        pass  # a read-only home: nothing is memoised, nothing else changes
 
 
 @functools.lru_cache(maxsize=4)
