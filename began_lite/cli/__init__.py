@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         sys.stderr.write(parser.format_usage())
         print("error: no command given; try `python -m began_lite --help`", file=sys.stderr)
         return 2
-    if getattr(args, "malloc", False):  # keep freed memory for reuse (began_lite.perf.allocator)
+    if getattr(args, "tune_malloc", False):  # keep freed memory for reuse (began_lite.perf.allocator)
         from ..perf.allocator import tune_malloc
 
         args.malloc_note = tune_malloc()

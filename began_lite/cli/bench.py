@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
                    help="instead of the table: quick-profile steps/s of one process with P threads against P "
                         "one-thread processes at once (P: the number given, else the CPU count)")
     b.add_argument("--json", help="also write the results to this file")
-    b.set_defaults(run=run, malloc=True)
+    b.set_defaults(run=run, tune_malloc=True)
 
 
 def run(args) -> int:

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     x.add_argument("--out", required=True, help="folder for NAME.json, e.g. data/results")
     x.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each (default 1)")
     x.add_argument("--no-progress", action="store_true", dest="no_progress", help="no line per finished run")
-    x.set_defaults(run=run, malloc=True)
+    x.set_defaults(run=run, tune_malloc=True)
 
 
 def run(args) -> int:

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
                        description="Train BEGAN (or EBGAN) on digits, faces, an image folder or 2-D points, "
                                    "from a profile's settings and the flags given; or resume a run.")
     add_train_flags(t)
-    t.set_defaults(run=run, malloc=True)
+    t.set_defaults(run=run, tune_malloc=True)
 
 
 def _check_bounds(args) -> None:

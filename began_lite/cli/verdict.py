@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
                         '--train-args="--eta 2 --steps 1000" (default: none, the command line\'s defaults)')
     v.add_argument("--max-share", type=float, default=0.2, dest="max_share",
                    help="largest share of the samples one class may take for a seed to pass (default 0.2)")
-    v.set_defaults(run=run, malloc=True)
+    v.set_defaults(run=run, tune_malloc=True)
 
 
 def seed_passes(report: dict, max_share: float = 0.2) -> bool:
