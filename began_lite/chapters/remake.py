@@ -119,7 +119,7 @@ def sweep_record(name: str, results: dict[str, dict], command: str) -> dict:
 
 def _write_special(name: str, results: dict, out, command: str) -> str:
     if name in FACES:
-        r = results[name]
+        r = results[run_key_of({"kind": "faces", "name": name})]  # the key run_all stored it under
         record = {"experiment": name, "steps": FACE_STEPS, "seed": 0, "settings": {**QUICK_ARM, **FACES[name]},
                   "config": r["config"], "wall_seconds": r["wall"], "provenance": provenance(),
                   "history": r["history"], "command": command, "samples_png": f"{name}.png (64 samples, z seed 0)"}
