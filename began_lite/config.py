@@ -57,7 +57,7 @@ class TrainConfig:
     image_size: int = param(64, "side of the square images, a power of two in [8, 128] (BEGAN §4.1: 32 to 256)",
                             group="model", fixed=True)
     channels: int = param(3, "1 (grey) or 3 (RGB, the paper's CelebA)", group="model", fixed=True, cli=False)
-    filters: int = param(128, "n, the width unit of Fig. 1 (scale i has i*n filters; the paper's text gives no n)",
+    filters: int = param(128, "n, the width unit of Fig. 1 (scale i has i*n filters; we found no n in the paper)",
                          group="model", fixed=True)
     repeat: int = param(2, "3x3 convolutions per scale (Fig. 1 draws two)", group="model", fixed=True, cli=False)
     z_dim: int = param(64, "N_z, the size of z (BEGAN §4.1: 64)", group="model", fixed=True)

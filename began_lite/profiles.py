@@ -49,7 +49,7 @@ QUICK: dict = dict(
 # the paper's: N_z = N_h = 64, gamma 0.5, lambda_k 0.001, Adam 1e-4 (beta1 0.9), batch 16, no
 # output activation, the rate halved when M_global stalls, no shift, no weight average.
 PAPER_SMALL: dict = dict(image_size=16, channels=1, filters=16, repeat=2, steps=3000, device="auto", dtype="float32")
-# The paper's settings at 64x64 on a GPU (n = 128: the paper's text gives no value; chapter 6).
+# The paper's settings at 64x64 on a GPU (n = 128: we found no value in the paper; chapter 6).
 FULL: dict = dict(image_size=64, channels=3, filters=128, steps=100_000)
 # 2-D mixtures (chapter 7), applied on top of a profile by `train --dataset mixture` and
 # chapters.runs.mixture_run: points of dimension 2 and MLPs of width 64 (G: 3 hidden layers; D: 2
