@@ -29,12 +29,12 @@ __version__ = "0.1.0"
 
 # name -> module, imported on first use (PEP 562)
 _LAZY = {
-    **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "digit_classifier", "score_digits", "holdout_split",
+    **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "digit_classifier", "score_digits",
                      "SAMPLE_SEED"], "chapters.runs"),
     **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR", "load_showcase"], "chapters.records"),
     **dict.fromkeys(["EXPERIMENTS"], "chapters.registry"),
     **dict.fromkeys(["effective_pixels", "normality_stats"], "normality"),
-    **dict.fromkeys(["mean_pairwise_l1", "digit_features", "frechet_distance", "precision_recall", "centroids"],
+    **dict.fromkeys(["digit_features", "frechet_distance", "precision_recall", "centroids"],
                     "evaluate"),
     **dict.fromkeys(["interpolate", "invert"], "latent"),
     **dict.fromkeys(["design_effect", "shuffle_pixels"], "normality"),
