@@ -381,7 +381,7 @@ def test_profile_from_environment_refused(monkeypatch):
         resolve_profile()
 
 
-def test_numpy_numbers_make_loadable_checkpoints(tmp_path, digits8):
+def test_numpy_numbers_make_loadable_checkpoints(tiny_config, tmp_path, digits8):
     """A config built from NumPy numbers (a sweep over np.linspace) still saves plain data."""
     cfg = tiny_config(gamma=np.float64(0.5), seed=np.int64(1), lr=np.float32(1e-3))
     tr = Trainer(cfg, digits8, run_dir=tmp_path / "r")

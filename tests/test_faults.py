@@ -348,7 +348,7 @@ def test_a_file_size_limit_is_one_line_exit_4(tmp_path):
 def test_experiment_checks_its_folder_before_training(tmp_path, monkeypatch, capsys):
     import tempfile
 
-    from began_lite.chapters import registry
+    from began_lite.chapters import remake
 
     real = tempfile.mkstemp
 
@@ -358,7 +358,7 @@ def test_experiment_checks_its_folder_before_training(tmp_path, monkeypatch, cap
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    monkeypatch.setattr(registry, "run_all", lambda *a, **k: pytest.fail("trained before checking --out"))
+    monkeypatch.setattr(remake, "run_all", lambda *a, **k: pytest.fail("trained before checking --out"))
     assert main(["experiment", "objectives", "--out", str(tmp_path / "ro"), "--no-progress"]) == 4
     assert one_line_error(capsys.readouterr().err).endswith("Read-only file system (EROFS)")
 
