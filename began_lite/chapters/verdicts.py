@@ -4,7 +4,8 @@
 ``python -m began_lite verdict`` for every arm of :data:`VERDICTS` whose folder under ``--runs`` holds no
 complete ``verdict.json`` yet (about 3 minutes a seed on 2 cores), then writes ``verdicts.json``: each arm's
 command, seeds and result. The quick profile's shift, weight average and 3000 steps were chosen on seeds
-0-4; seeds 5-9 were never looked at before, so they report the recipe out of sample.
+0-4; seeds 5-14 were never looked at before, so they report the recipe out of sample, with the shift of
+3 px (the defaults) beside DiffAugment's 2 px on every seed.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ VERDICTS: dict[str, dict] = {
     "defaults, seeds 0-4": {"seeds": [0, 1, 2, 3, 4], "train_args": "", "chosen_on_these_seeds": True},
     "defaults, seeds 5-9": {"seeds": [5, 6, 7, 8, 9], "train_args": "", "chosen_on_these_seeds": False},
     "shift 2, seeds 5-9": {"seeds": [5, 6, 7, 8, 9], "train_args": "--shift 2", "chosen_on_these_seeds": False},
+    # added after the three above: shift 2 on the seeds the recipe was chosen on, and both shifts on seeds
+    # 10-14, fresh for both (no setting was chosen on them)
+    "shift 2, seeds 0-4": {"seeds": [0, 1, 2, 3, 4], "train_args": "--shift 2", "chosen_on_these_seeds": True},
+    "defaults, seeds 10-14": {"seeds": [10, 11, 12, 13, 14], "train_args": "", "chosen_on_these_seeds": False},
+    "shift 2, seeds 10-14": {"seeds": [10, 11, 12, 13, 14], "train_args": "--shift 2", "chosen_on_these_seeds": False},
 }
 
 
