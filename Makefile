@@ -80,12 +80,15 @@ test: $(STAMP)
 # The chapters again under another set of CPU kernels than the one torch picks on this machine:
 # what another CPU computes. Three libraries choose kernels by processor: ATen (torch's own,
 # ATEN_CPU_CAPABILITY), oneDNN (convolutions, ONEDNN_MAX_CPU_ISA) and MKL (matrix products,
-# MKL_ENABLE_INSTRUCTIONS; MKL also chooses by vendor, so an AMD reader gets a path an Intel
-# machine never takes unless told). All three are moved one level down at once. Trained networks
+# MKL_CBWR; MKL also chooses by vendor, so an AMD reader gets a path an Intel machine never takes
+# unless told). All three are moved at once. MKL is moved with MKL_CBWR, which fixes its path on any
+# vendor's processor: on the AMD EPYC we develop on, MKL_ENABLE_INSTRUCTIONS changes no bit of a
+# matrix product, while MKL_CBWR=AVX2 (an Intel AVX2 machine's path) and COMPATIBLE each do. Trained networks
 # then differ in their last bits, which a GAN run carries into the second digit; the chapters mask
 # those outputs (tag nbval-ignore-output), assert every claim within a measured margin, and check
 # reruns of stored runs exactly only where processor, kernels, threads and torch match the record
-# (began_lite.check_rerun). AVX512 here -> AVX2; AVX2 -> the default kernels and SSE4.x.
+# (began_lite.check_rerun). AVX512 here -> AVX2; AVX2 -> the default kernels, oneDNN at SSE4.1 and
+# MKL's COMPATIBLE path. `python -m began_lite.chapters.kernels` records what each assert saw.
 # tests/test_api.py (the chapters' imports, a second) comes along so that tests/conftest.py orders the work.
 CAPABILITY = $(PY) -c 'import torch; print(torch.backends.cpu.get_cpu_capability())'
 nbval-foreign: $(STAMP)

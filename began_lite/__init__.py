@@ -31,7 +31,8 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(["digit_run", "faces_run", "mixture_run", "digit_classifier", "score_digits",
                      "SAMPLE_SEED"], "chapters.runs"),
-    **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR", "load_showcase"], "chapters.records"),
+    **dict.fromkeys(["stored_result", "check_rerun", "RESULTS_DIR", "load_showcase", "load_showcase_run"],
+                   "chapters.records"),
     **dict.fromkeys(["EXPERIMENTS"], "chapters.registry"),
     **dict.fromkeys(["effective_pixels", "normality_stats"], "normality"),
     **dict.fromkeys(["digit_features", "frechet_distance", "precision_recall", "centroids"],

@@ -11,7 +11,7 @@ import torch
 
 import began_lite as bl
 from began_lite.chapters import registry, remake
-from began_lite.chapters.records import (RESULTS_DIR, check_rerun, cpu_id, provenance, same_computation,
+from began_lite.chapters.records import (KERNEL_SWITCHES, RESULTS_DIR, check_rerun, cpu_id, provenance, same_computation,
                                          stored_result)
 from began_lite.chapters.runs import digit_run, faces_run, holdout_split
 from began_lite.config import TrainConfig
@@ -163,7 +163,8 @@ def test_stored_result_names_the_command_that_makes_it():
 
 
 def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_elsewhere(monkeypatch):
-    monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
+    for name in KERNEL_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
     here = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
             "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__), "mkl_instructions": None}
     assert same_computation(here)[0]
@@ -175,7 +176,9 @@ def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_
     other = "AVX2" if here["cpu_capability"] != "AVX2" else "DEFAULT"
     for prov in ({**here, "cpu_capability": other}, {**here, "cpu": "another processor"},
                  {**here, "torch_threads": here["torch_threads"] + 1}, {**here, "torch": "0.0.0"},
-                 {**here, "mkl_instructions": "AVX2"}, {k: v for k, v in here.items() if k != "cpu"}):
+                 {**here, "mkl_instructions": "AVX2"}, {k: v for k, v in here.items() if k != "cpu"},
+                 {**here, "kernel_switches": {"MKL_CBWR": "AVX2"}},
+                 {**here, "kernel_switches": {"ONEDNN_MAX_CPU_ISA": "SSE41"}}):
         same, why = same_computation(prov)
         assert not same and why.startswith(("recorded with another", "not recorded"))
         assert str(prov.get("cpu", "")) not in why or "cpu" not in prov  # names fields, never the machine
@@ -191,8 +194,12 @@ def test_check_rerun_is_exact_on_the_records_machine_and_within_the_seed_spread_
         check_rerun({"provenance": prov}, [1.0, 2.5], [1.1, 2.0], [[1.1, 2.0], [1.15, 3.0]])
 
 
-def test_provenance_records_what_makes_a_run_reproducible():
+def test_provenance_records_what_makes_a_run_reproducible(monkeypatch):
     prov = provenance()
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # MKL's path moved: the same processor computes otherwise
+    assert same_computation(prov) == (False, "recorded with another MKL_CBWR")
+    assert same_computation(provenance())[0]
+    monkeypatch.delenv("MKL_CBWR")
     assert prov["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and prov["cpu"] == cpu_id()
     assert prov["torch_threads"] == torch.get_num_threads() and prov["torch"] == str(torch.__version__)
     assert same_computation(prov) == same_computation(json.loads(json.dumps(prov)))

@@ -18,7 +18,7 @@ import torch
 
 from ..device import cpu_id
 
-__all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "provenance", "cpu_id", "same_computation", "check_rerun"]
+__all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "load_showcase_run", "provenance", "cpu_id", "same_computation", "check_rerun"]
 
 # Where the documented `python -m began_lite experiment NAME ...` commands store their records
 # (data/results/README.md); the chapters read them from here.
@@ -47,6 +47,26 @@ def load_showcase(path=None):
     return G.eval()
 
 
+def load_showcase_run():
+    """The showcase run whole (``data/results/showcase-run.pt``, a ``weights_only`` load): ``(trainer, report)``.
+
+    The trainer stands at step 3000 with G, D, the weight average, k_t, the optimisers and the history
+    of every step, as :func:`~began_lite.chapters.runs.digit_run` left it; the report is the one
+    ``digit_run(3000, seed=0, eval_every=250)`` returns. Chapter 4 reads the run instead of training it
+    again (about 6 minutes of one core, three times that under slower kernels) and retrains its first
+    500 steps to check it (:func:`check_rerun`).
+    """
+    from ..checkpoint import load_checkpoint
+    from ..config import TrainConfig
+    from ..train import Trainer
+    from .runs import real_digits
+
+    state = load_checkpoint(RESULTS_DIR / "showcase-run.pt")
+    trainer = Trainer(TrainConfig.from_dict(state["config"]), real_digits(state["config"]["image_size"]))
+    trainer.load_state_dict(state)
+    return trainer, {**json.loads(state["report"]), "cached": True}
+
+
 def provenance() -> dict:
     """What a stored result needs to be trusted: software, machine, commit and date."""
     from .. import __version__
@@ -64,9 +84,18 @@ def provenance() -> dict:
             # by, and MKL's own switch: another changes the last bits of a sum (same_computation)
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_id(),
             "mkl_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS") or None,
+            "kernel_switches": kernel_switches(),
             "device": str(pick_device("auto")),
             "load_average": os.getloadavg()[0],  # other work on the machine inflates wall times
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+KERNEL_SWITCHES = ("MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+
+
+def kernel_switches() -> dict[str, str | None]:
+    """The variables that make MKL and oneDNN take another code path on the same processor."""
+    return {name: os.environ.get(name) or None for name in KERNEL_SWITCHES}
 
 
 def same_computation(record_provenance: dict) -> tuple[bool, str]:
@@ -74,8 +103,8 @@ def same_computation(record_provenance: dict) -> tuple[bool, str]:
 
     A CPU run is reproducible to the last bit only with the same CPU kernels
     (``torch.backends.cpu.get_cpu_capability()``; ``ATEN_CPU_CAPABILITY`` picks another), the
-    same processor (:func:`cpu_id`: MKL and oneDNN pick their own kernels by it), the same MKL
-    switch (``MKL_ENABLE_INSTRUCTIONS``), the same thread count and the same torch version: each
+    same processor (:func:`cpu_id`: MKL and oneDNN pick their own kernels by it), the same switches
+    of MKL's and oneDNN's paths (:data:`KERNEL_SWITCHES`), the same thread count and the same torch version: each
     changes how a sum is split, and a GAN run carries the last-bit difference forward until it
     shows in the second digit. A record without one of these is unknown, so not the same.
     """
@@ -83,9 +112,11 @@ def same_computation(record_provenance: dict) -> tuple[bool, str]:
             "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__)}
     missing = [key for key in here if record_provenance.get(key) is None]
     differ = [key for key, value in here.items() if key not in missing and record_provenance[key] != value]
-    mkl_here = os.environ.get("MKL_ENABLE_INSTRUCTIONS") or None
-    if record_provenance.get("mkl_instructions") != mkl_here:
-        differ.append("mkl_instructions")
+    # Records made before the switches were stored name MKL_ENABLE_INSTRUCTIONS alone; the others were
+    # unset when they were made (every record of data/results: `experiment` run with none of them set).
+    recorded = record_provenance.get("kernel_switches") or {
+        "MKL_ENABLE_INSTRUCTIONS": record_provenance.get("mkl_instructions")}
+    differ += [name for name, value in kernel_switches().items() if recorded.get(name) != value]
     if missing or differ:
         # Which fields differ, never their values: the reason is printed by chapters that nbval compares.
         why = ([f"not recorded: {', '.join(missing)}"] if missing else []) + \

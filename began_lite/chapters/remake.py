@@ -146,13 +146,15 @@ def _write_special(name: str, results: dict, out, command: str) -> str:
               "trajectory": [{k: v for k, v in p.items() if k != "grid_png"} for p in report["trajectory"]],
               "wall_seconds": report["seconds"],
               "real_png": "showcase-real.png (64 real digits)", "samples_png": "showcase.png (64 samples, z seed 0)",
-              "weights": "showcase.pt (the sampling generator: the weight average of G)"}
+              "weights": "showcase.pt (the sampling generator: the weight average of G)",
+              "run": "showcase-run.pt (the whole trainer at the last step, and the report: load_showcase_run)"}
     save_checkpoint({"generator": trainer.sampler.state_dict(), "config": trainer.config.to_dict(),
                      "steps": exp.steps}, out / "showcase.pt")
+    save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, out / "showcase-run.pt")
     atomic_write_bytes(out / "showcase.png", grid_png(trainer.sample(64, seed=GRID_SEED), nrow=8, scale=3))
     atomic_write_bytes(out / "showcase-real.png", grid_png(real, nrow=8, scale=3))
     atomic_write_bytes(out / "showcase.json", json.dumps(record, indent=1).encode())
-    return "showcase.json, showcase.pt, showcase.png and showcase-real.png"
+    return "showcase.json, showcase.pt, showcase-run.pt, showcase.png and showcase-real.png"
 
 
 def main(args) -> int:

@@ -29,6 +29,7 @@ from ..profiles import MIXTURE
 from ..plotting import grid_png
 from ..train import Trainer
 from ..wasserstein import empirical_w1
+from .records import kernel_switches
 
 __all__ = ["SAMPLE_SEED", "GRID_SEED", "digit_classifier", "real_digits", "score_digits", "run_cache_dir", "digit_run",
            "holdout_split", "mixture_run", "faces_run"]
@@ -85,7 +86,7 @@ def _source_digest() -> str:
 def _run_key(spec: dict) -> str:
     # The thread count and the CPU kernels are part of the computation: they change the last bits of sums.
     spec = {**spec, "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "mkl": os.environ.get("MKL_ENABLE_INSTRUCTIONS"), "source": _source_digest()}
+            "switches": kernel_switches(), "source": _source_digest()}
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
