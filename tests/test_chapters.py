@@ -240,3 +240,17 @@ def test_the_verdicts_record_keeps_complete_arms_only(tmp_path):
     assert list(record["arms"]) == arms[:1] and record["not_run"] == arms[1:]
     assert record["arms"][arms[0]]["result"] == done and record["arms"][arms[0]]["command"].endswith(
         "--out runs/" + verdicts._slug(arms[0]))
+
+
+def test_the_stored_showcase_run_is_the_showcase_record_and_its_generator():
+    trainer, report = bl.load_showcase_run()
+    record = stored_result("showcase")
+    assert trainer.step == record["steps"] == len(trainer.history["k"]) and report["cached"]
+    assert trainer.config.to_dict() == record["config"]
+    assert {k: report[k] for k in record["final"] if k != "seconds"} == \
+        {k: v for k, v in record["final"].items() if k != "seconds"}
+    seed0 = next(r for r in stored_result("gamma-sweep")["runs"] if r["arm"] == "gamma=1.0" and r["seed"] == 0)
+    assert float(trainer.k) == seed0["final"]["k"]  # the gamma sweep's seed 0 is the same run
+    G = bl.load_showcase()  # showcase.pt: the sampling generator alone
+    for name, tensor in G.state_dict().items():
+        assert torch.equal(tensor, trainer.sampler.state_dict()[name]), name
