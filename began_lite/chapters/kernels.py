@@ -116,8 +116,12 @@ def _machine(env: dict[str, str]) -> dict:
             "cores": os.cpu_count(), "git_commit": commit}
 
 
-def run_set(name: str, env: dict[str, str], chapters: list[Path], jobs: int = 2, out: Path = OUT) -> dict:
-    """Execute ``chapters`` under ``env``, ``jobs`` at a time, and store what their asserts saw."""
+def run_set(name: str, env: dict[str, str], chapters: list[Path], jobs: int = 2, out: Path = OUT,
+            inplace: bool = False) -> dict:
+    """Execute ``chapters`` under ``env``, ``jobs`` at a time, and store what their asserts saw.
+
+    ``inplace``: also write each executed chapter over its file (for the native set: one execution
+    serves as ``make execute`` and as the record)."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     machine, date = _machine(env), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -125,15 +129,22 @@ def run_set(name: str, env: dict[str, str], chapters: list[Path], jobs: int = 2,
               "command": "python -m began_lite.chapters.kernels run --name " + name
               + "".join(f" {k}={v}" for k, v in env.items()), "chapters": {}}
     stored = out / f"{name}.json"
-    if stored.exists():  # a set run again on some chapters keeps the others
+
+    def others() -> dict:  # a set run again on some chapters keeps the others (read when writing)
+        if not stored.exists():
+            return {}
         old = json.loads(stored.read_text())
         if old["env"] != env or old["capability"] != machine["capability"]:
             raise ValueError(f"{stored} holds the set {old['env']} ({old['capability']}), not {env}: "
                              "name this set otherwise")
-        record["chapters"] = old["chapters"]
+        return old["chapters"]
+
+    others()  # refuse a clash before hours of work
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(jobs) as pool:
         done = pool.map(lambda c: (c, *_execute(c, env, Path(folder))), chapters)
         for chapter, notebook, seconds in done:
+            if inplace:  # the executed chapter replaces the stored one, as `make execute` would
+                atomic_write_bytes(chapter, (Path(folder) / chapter.name).read_bytes())
             cells = assert_cells(notebook)
             record["chapters"][chapter.name] = {"seconds": round(seconds), "git_commit": machine["git_commit"],
                                                 "date": date, "cells": cells}
@@ -141,6 +152,7 @@ def run_set(name: str, env: dict[str, str], chapters: list[Path], jobs: int = 2,
             print(f"{name}: {chapter.name} in {seconds:.0f} s, {len(cells)} assert cells, "
                   f"failed: {failed or 'none'}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
+    record["chapters"] = {**others(), **record["chapters"]}
     atomic_write_bytes(out / f"{name}.json", (json.dumps(record, indent=1) + "\n").encode())
     return record
 
@@ -183,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("env", nargs="*", help="VAR=VALUE settings, e.g. ATEN_CPU_CAPABILITY=default")
     run.add_argument("--jobs", type=int, default=2, help="chapters at a time (default 2)")
     run.add_argument("--chapters", nargs="*", type=Path, help="default: every book/0*.ipynb")
+    run.add_argument("--inplace", action="store_true", help="write the executed chapters over their files")
     show = sub.add_parser("table", help="print the stored kernel sets side by side")
     show.add_argument("names", nargs="*", help="the sets, in order (default: all stored, native first)")
     args = parser.parse_args(argv)
@@ -192,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"env settings must be VAR=VALUE, got {bad}")
         # longest first, so that two at a time finish together
         chapters = sorted(args.chapters or (ROOT / "book").glob("0*.ipynb"), key=_recorded_seconds, reverse=True)
-        run_set(args.name, dict(e.split("=", 1) for e in args.env), chapters, args.jobs)
+        run_set(args.name, dict(e.split("=", 1) for e in args.env), chapters, args.jobs, inplace=args.inplace)
         return 0
     names = args.names or sorted((p.stem for p in OUT.glob("*.json")), key=lambda n: (n != "native", n))
     if not names:

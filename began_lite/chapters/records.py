@@ -18,7 +18,8 @@ import torch
 
 from ..device import cpu_id
 
-__all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "load_showcase_run", "provenance", "cpu_id", "same_computation", "check_rerun"]
+__all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "load_showcase_run", "provenance", "cpu_id",
+           "same_computation", "check_rerun", "kernel_switches", "KERNEL_SWITCHES"]
 
 # Where the documented `python -m began_lite experiment NAME ...` commands store their records
 # (data/results/README.md); the chapters read them from here.
