@@ -75,3 +75,9 @@ def test_running_some_chapters_again_keeps_the_others(tmp_path):
     assert sorted(again["chapters"]) == ["01_a.ipynb", "02_b.ipynb"]
     with pytest.raises(ValueError, match="name this set otherwise"):
         kernels.run_set("s", {"MKL_CBWR": "AVX2"}, chapters[1:], jobs=1, out=out)
+
+
+def test_settings_after_chapters_are_refused_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        kernels.main(["run", "--name", "x", "--chapters", str(tmp_path / "a.ipynb"), "MKL_CBWR=AVX2"])
+    assert "--chapters takes notebook files" in capsys.readouterr().err

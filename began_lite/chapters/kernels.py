@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = [e for e in args.env if "=" not in e]
         if bad:
             parser.error(f"env settings must be VAR=VALUE, got {bad}")
+        missing = [str(c) for c in args.chapters or () if c.suffix != ".ipynb" or not c.is_file()]
+        if missing:
+            parser.error(f"--chapters takes notebook files, got {missing} (VAR=VALUE settings go before --chapters)")
         # longest first, so that two at a time finish together
         chapters = sorted(args.chapters or (ROOT / "book").glob("0*.ipynb"), key=_recorded_seconds, reverse=True)
         run_set(args.name, dict(e.split("=", 1) for e in args.env), chapters, args.jobs, inplace=args.inplace)
