@@ -181,6 +181,9 @@ def table(records: list[dict]) -> str:
             lines += ["", f"### {chapter}, cell {cell['cell']}"]
             base = texts[0].splitlines()
             for name, text in zip(names[1:], texts[1:]):
+                if text == texts[0]:
+                    lines.append(f"{name}: the same as {names[0]}")
+                    continue
                 diff = [d for d in difflib.unified_diff(base, text.splitlines(), names[0], name, n=0, lineterm="")
                         if not d.startswith("@@")]
                 lines += ["```", *diff, "```"]
