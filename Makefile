@@ -94,8 +94,8 @@ CAPABILITY = $(PY) -c 'import torch; print(torch.backends.cpu.get_cpu_capability
 nbval-foreign: $(STAMP)
 	@native=$$($(CAPABILITY)); \
 	case $$native in \
-	  AVX512*) foreign="ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2" ;; \
-	  AVX2) foreign="ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2" ;; \
+	  AVX512*) foreign="ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2" ;; \
+	  AVX2) foreign="ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE" ;; \
 	  *) echo "CPU kernels here: $$native; no other set to choose, nothing to run"; exit 0 ;; \
 	esac; \
 	echo "CPU kernels: native $$native, foreign $$(env $$foreign $(CAPABILITY)) ($$foreign)"; \
