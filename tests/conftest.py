@@ -13,15 +13,14 @@
 """
 from __future__ import annotations
 
-import json
 import os
-from datetime import datetime
 
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
 import began_lite as bl
+from began_lite.chapters.kernels import notebook_seconds
 
 
 def pytest_configure(config):
@@ -107,21 +106,9 @@ def sweep_record():
     return _sweep_record
 
 
-def _notebook_seconds(path) -> float:
-    """How long a notebook's last execution took, from the timestamps Jupyter stores in its cells."""
-    try:
-        cells = json.loads(open(path).read())["cells"]
-        times = [c.get("metadata", {}).get("execution", {}) for c in cells]
-        start = min(t["iopub.execute_input"] for t in times if "iopub.execute_input" in t)
-        end = max(t["shell.execute_reply"] for t in times if "shell.execute_reply" in t)
-        return (datetime.fromisoformat(end.rstrip("Z")) - datetime.fromisoformat(start.rstrip("Z"))).total_seconds()
-    except (OSError, KeyError, ValueError):
-        return 0.0
-
-
 def pytest_collection_modifyitems(session, config, items):
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    seconds = {p: _notebook_seconds(p) for p in {item.path for item in items if item.path.suffix == ".ipynb"}}
+    seconds = {p: notebook_seconds(p) for p in {item.path for item in items if item.path.suffix == ".ipynb"}}
 
     def rank(item):
         if item.path.suffix == ".ipynb":

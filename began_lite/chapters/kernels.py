@@ -19,17 +19,18 @@ import argparse
 import difflib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 from ..checkpoint import atomic_write_bytes
+from ..device import cpu_id
 
-__all__ = ["assert_cells", "run_set", "table", "main"]
+__all__ = ["assert_cells", "notebook_seconds", "run_set", "table", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "data" / "results" / "kernel-sets"
@@ -63,16 +64,29 @@ def assert_cells(notebook: dict) -> list[dict]:
         if cell["cell_type"] != "code" or not _asserts(source):
             continue
         text, error = _text(cell.get("outputs", []))
-        timing = cell.get("metadata", {}).get("execution", {})
-        seconds = None
-        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
-            from datetime import datetime
-            start, end = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
-                          for k in ("iopub.execute_input", "shell.execute_reply"))
-            seconds = round((end - start).total_seconds(), 1)
+        seconds = _span([cell])
         cells.append({"cell": index, "passed": error is None, "error": error, "output": text,
-                      "seconds": seconds})
+                      "seconds": None if seconds is None else round(seconds, 1)})
     return cells
+
+
+def _span(cells: list[dict]) -> float | None:
+    """Seconds from the first cell's start to the last one's reply, from the timestamps Jupyter stores."""
+    times = [c.get("metadata", {}).get("execution", {}) for c in cells]
+    starts = [t["iopub.execute_input"] for t in times if "iopub.execute_input" in t]
+    ends = [t["shell.execute_reply"] for t in times if "shell.execute_reply" in t]
+    if not starts or not ends:
+        return None
+    start, end = (datetime.fromisoformat(min(starts).rstrip("Z")), datetime.fromisoformat(max(ends).rstrip("Z")))
+    return (end - start).total_seconds()
+
+
+def notebook_seconds(path) -> float:
+    """How long a notebook's last execution took (0 where it records none or cannot be read)."""
+    try:
+        return _span(json.loads(Path(path).read_text())["cells"]) or 0.0
+    except (OSError, KeyError, ValueError):
+        return 0.0
 
 
 _EXECUTE = """
@@ -85,13 +99,6 @@ nbformat.write(nb, sys.argv[3])
 """
 
 
-def _recorded_seconds(chapter: Path) -> float:
-    """The chapter's run time as its stored outputs record it (0 where they record none)."""
-    cells = assert_cells({"cells": [{**c, "source": "assert 1"} for c in json.loads(chapter.read_text())["cells"]
-                                    if c["cell_type"] == "code"]})
-    return sum(c["seconds"] or 0 for c in cells)
-
-
 def _execute(chapter: Path, env: dict[str, str], folder: Path) -> tuple[dict, float]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
@@ -102,17 +109,14 @@ def _execute(chapter: Path, env: dict[str, str], folder: Path) -> tuple[dict, fl
 
 
 def _machine(env: dict[str, str]) -> dict:
-    probe = ("import torch, platform; print(torch.backends.cpu.get_cpu_capability()); "
+    probe = ("import torch; print(torch.backends.cpu.get_cpu_capability()); "
              "print(torch.__version__)")
     capability, torch_version = subprocess.run(
         [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, text=True,
         check=True).stdout.split()
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    return {"capability": capability, "torch": torch_version, "processor": model,
+    return {"capability": capability, "torch": torch_version, "processor": cpu_id(),
             "cores": os.cpu_count(), "git_commit": commit}
 
 
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             parser.error(f"--chapters takes notebook files, got {missing} (VAR=VALUE settings go before --chapters)")
         # longest first, so that two at a time finish together
-        chapters = sorted(args.chapters or (ROOT / "book").glob("0*.ipynb"), key=_recorded_seconds, reverse=True)
+        chapters = sorted(args.chapters or (ROOT / "book").glob("0*.ipynb"), key=notebook_seconds, reverse=True)
         run_set(args.name, dict(e.split("=", 1) for e in args.env), chapters, args.jobs, inplace=args.inplace)
         return 0
     names = args.names or sorted((p.stem for p in OUT.glob("*.json")), key=lambda n: (n != "native", n))
