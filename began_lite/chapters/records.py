@@ -19,7 +19,7 @@ import torch
 from ..device import cpu_id
 
 __all__ = ["RESULTS_DIR", "stored_result", "load_showcase", "load_showcase_run", "provenance", "cpu_id",
-           "same_computation", "check_rerun", "kernel_switches", "KERNEL_SWITCHES"]
+           "same_computation", "check_rerun", "kernel_switches", "KERNEL_SWITCHES", "save_run", "restore_run"]
 
 # Where the documented `python -m began_lite experiment NAME ...` commands store their records
 # (data/results/README.md); the chapters read them from here.
@@ -48,6 +48,19 @@ def load_showcase(path=None):
     return G.eval()
 
 
+def save_run(trainer, report: dict, path) -> None:
+    """A finished run whole: the trainer's state and its report, in one checkpoint (run cache, showcase-run.pt)."""
+    from ..checkpoint import save_checkpoint
+
+    save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, path)
+
+
+def restore_run(state: dict, trainer) -> dict:
+    """Load a :func:`save_run` checkpoint's ``state`` into ``trainer``; return its report, marked cached."""
+    trainer.load_state_dict(state)
+    return {**json.loads(state["report"]), "cached": True}
+
+
 def load_showcase_run():
     """The showcase run whole (``data/results/showcase-run.pt``, a ``weights_only`` load): ``(trainer, report)``.
 
@@ -64,8 +77,7 @@ def load_showcase_run():
 
     state = load_checkpoint(RESULTS_DIR / "showcase-run.pt")
     trainer = Trainer(TrainConfig.from_dict(state["config"]), real_digits(state["config"]["image_size"]))
-    trainer.load_state_dict(state)
-    return trainer, {**json.loads(state["report"]), "cached": True}
+    return trainer, restore_run(state, trainer)
 
 
 def provenance() -> dict:

@@ -18,7 +18,7 @@ from ..checkpoint import atomic_write_bytes, output_folder, save_checkpoint
 from ..config import TrainConfig
 from ..plotting import grid_png
 from ..step import TrainingDiverged
-from .records import provenance
+from .records import provenance, save_run
 from .registry import (EXPERIMENTS, FACE_STEPS, FACES, MIXTURE_JOBS, QUICK_ARM, SPECIAL, digit_job, jobs_for,
                        run_key_of)
 from .runs import GRID_SEED, SAMPLE_SEED, digit_run, faces_run, mixture_run, real_digits
@@ -150,7 +150,7 @@ def _write_special(name: str, results: dict, out, command: str) -> str:
               "run": "showcase-run.pt (the whole trainer at the last step, and the report: load_showcase_run)"}
     save_checkpoint({"generator": trainer.sampler.state_dict(), "config": trainer.config.to_dict(),
                      "steps": exp.steps}, out / "showcase.pt")
-    save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, out / "showcase-run.pt")
+    save_run(trainer, report, out / "showcase-run.pt")
     atomic_write_bytes(out / "showcase.png", grid_png(trainer.sample(64, seed=GRID_SEED), nrow=8, scale=3))
     atomic_write_bytes(out / "showcase-real.png", grid_png(real, nrow=8, scale=3))
     atomic_write_bytes(out / "showcase.json", json.dumps(record, indent=1).encode())

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..augment import RandomShift
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint
 from ..classifier import DigitClassifier, load_digit_classifier
 from ..config import TrainConfig
 from ..data import load_digits, load_faces
@@ -29,7 +29,7 @@ from ..profiles import MIXTURE
 from ..plotting import grid_png
 from ..train import Trainer
 from ..wasserstein import empirical_w1
-from .records import kernel_switches
+from .records import kernel_switches, restore_run, save_run
 
 __all__ = ["SAMPLE_SEED", "GRID_SEED", "digit_classifier", "real_digits", "score_digits", "run_cache_dir", "digit_run",
            "holdout_split", "mixture_run", "faces_run"]
@@ -232,9 +232,7 @@ def _recall(key: str, trainer: Trainer) -> dict | None:
     if cache is None or not (cache / f"{key}.pt").exists():
         return None
     try:
-        state = load_checkpoint(cache / f"{key}.pt")
-        trainer.load_state_dict(state)
-        return {**json.loads(state["report"]), "cached": True}
+        return restore_run(load_checkpoint(cache / f"{key}.pt"), trainer)
     except (CheckpointError, KeyError, ValueError, RuntimeError):  # a damaged entry is recomputed
         return None
 
@@ -245,7 +243,7 @@ def _memoise(key: str, trainer: Trainer, report: dict) -> None:
         return
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        save_checkpoint({**trainer.state_dict(), "report": json.dumps(report)}, cache / f"{key}.pt")
+        save_run(trainer, report, cache / f"{key}.pt")
     except OSError:
         pass  # a read-only home: nothing is memoised, nothing else changes
 
