@@ -81,3 +81,21 @@ def test_settings_after_chapters_are_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         kernels.main(["run", "--name", "x", "--chapters", str(tmp_path / "a.ipynb"), "MKL_CBWR=AVX2"])
     assert "--chapters takes notebook files" in capsys.readouterr().err
+
+
+def test_the_set_ci_runs_on_an_avx2_machine_is_a_stored_record_where_every_chapter_passed():
+    """`make nbval-foreign` on an AVX2 machine (ours and CI's) runs a set whose asserts are on record."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    line = re.search(r'AVX2\) foreign="([^"]+)"', (root / "Makefile").read_text())
+    assert line, "the Makefile's nbval-foreign names no set for AVX2 machines"
+    env = dict(pair.split("=", 1) for pair in line.group(1).split())
+    records = [json.loads(p.read_text()) for p in sorted((root / "data/results/kernel-sets").glob("*.json"))]
+    matching = [r for r in records if r["env"] == env]
+    assert matching, f"no record in data/results/kernel-sets/ ran the chapters under {env}"
+    chapters = sorted(p.name for p in (root / "book").glob("0*.ipynb"))
+    assert sorted(matching[0]["chapters"]) == chapters
+    failed = [(name, c["cell"]) for name, ch in matching[0]["chapters"].items() for c in ch["cells"] if not c["passed"]]
+    assert not failed, failed
