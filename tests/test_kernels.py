@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -85,17 +86,13 @@ def test_settings_after_chapters_are_refused_by_name(tmp_path, capsys):
 
 def test_the_set_ci_runs_on_an_avx2_machine_is_a_stored_record_where_every_chapter_passed():
     """`make nbval-foreign` on an AVX2 machine (ours and CI's) runs a set whose asserts are on record."""
-    import re
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    line = re.search(r'AVX2\) foreign="([^"]+)"', (root / "Makefile").read_text())
+    line = re.search(r'AVX2\) foreign="([^"]+)"', (kernels.ROOT / "Makefile").read_text())
     assert line, "the Makefile's nbval-foreign names no set for AVX2 machines"
     env = dict(pair.split("=", 1) for pair in line.group(1).split())
-    records = [json.loads(p.read_text()) for p in sorted((root / "data/results/kernel-sets").glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(kernels.OUT.glob("*.json"))]
     matching = [r for r in records if r["env"] == env]
-    assert matching, f"no record in data/results/kernel-sets/ ran the chapters under {env}"
-    chapters = sorted(p.name for p in (root / "book").glob("0*.ipynb"))
+    assert matching, f"no record in {kernels.OUT} ran the chapters under {env}"
+    chapters = sorted(p.name for p in (kernels.ROOT / "book").glob("0*.ipynb"))
     assert sorted(matching[0]["chapters"]) == chapters
     failed = [(name, c["cell"]) for name, ch in matching[0]["chapters"].items() for c in ch["cells"] if not c["passed"]]
     assert not failed, failed
