@@ -149,10 +149,15 @@ def test_the_other_records_name_todays_configuration(name):
         TrainConfig.from_dict(run["config"])  # every field is today's
         if name != "mixtures":
             assert run["config"]["profile"] == "quick" and run["config"]["shift"] > 0 and run["config"]["ema"] > 0
+    if name == "faces":  # the profile's settings, resolved today, at the faces' size
+        want = TrainConfig.for_profile("quick", steps=record["steps"], seed=record["seed"], image_size=32, channels=1,
+                                       **{k: v for k, v in record["settings"].items() if k not in ("profile", "flip")})
+        assert record["config"] == json.loads(json.dumps(want.to_dict()))
     if name == "showcase":
         sweep = stored_result("gamma-sweep")
         seed0 = next(r for r in sweep["runs"] if r["arm"] == "gamma=1.0" and r["seed"] == 0)
-        assert record["final"]["frechet"] == seed0["final"]["frechet"]  # the same run as the profile's seed 0
+        assert record["config"] == seed0["config"]  # the same run as the profile's seed 0
+        assert record["final"]["frechet"] == seed0["final"]["frechet"]
         G = bl.load_showcase()
         assert sum(p.numel() for p in G.parameters()) > 0
 
