@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,10 +149,15 @@ def test_the_other_records_name_todays_configuration(name):
         TrainConfig.from_dict(run["config"])  # every field is today's
         if name != "mixtures":
             assert run["config"]["profile"] == "quick" and run["config"]["shift"] > 0 and run["config"]["ema"] > 0
+    if name == "faces":  # the profile's settings, resolved today, at the faces' size
+        want = TrainConfig.for_profile("quick", steps=record["steps"], seed=record["seed"], image_size=32, channels=1,
+                                       **{k: v for k, v in record["settings"].items() if k not in ("profile", "flip")})
+        assert record["config"] == json.loads(json.dumps(want.to_dict()))
     if name == "showcase":
         sweep = stored_result("gamma-sweep")
         seed0 = next(r for r in sweep["runs"] if r["arm"] == "gamma=1.0" and r["seed"] == 0)
-        assert record["final"]["frechet"] == seed0["final"]["frechet"]  # the same run as the profile's seed 0
+        assert record["config"] == seed0["config"]  # the same run as the profile's seed 0
+        assert record["final"]["frechet"] == seed0["final"]["frechet"]
         G = bl.load_showcase()
         assert sum(p.numel() for p in G.parameters()) > 0
 
@@ -254,3 +260,41 @@ def test_the_stored_showcase_run_is_the_showcase_record_and_its_generator():
     G = bl.load_showcase()  # showcase.pt: the sampling generator alone
     for name, tensor in G.state_dict().items():
         assert torch.equal(tensor, trainer.sampler.state_dict()[name]), name
+
+
+def test_the_verdicts_runner_runs_arms_side_by_side_with_one_thread_each(tmp_path, monkeypatch, capsys):
+    from began_lite.chapters import verdicts
+
+    arms = {"a": {"seeds": [5], "train_args": "", "chosen_on_these_seeds": False},
+            "b": {"seeds": [6], "train_args": "--shift 2", "chosen_on_these_seeds": False},
+            "c": {"seeds": [7], "train_args": "", "chosen_on_these_seeds": True}}
+    monkeypatch.setattr(verdicts, "VERDICTS", arms)
+    (tmp_path / "runs" / "a").mkdir(parents=True)  # complete: skipped
+    (tmp_path / "runs" / "a" / "verdict.json").write_text(json.dumps({"complete": True, "rule": "r"}))
+    (tmp_path / "runs" / "c").mkdir()  # interrupted: set aside, run again
+    (tmp_path / "runs" / "c" / "verdict.json").write_text(json.dumps({"complete": False, "rule": "r"}))
+    started = []
+
+    class FakeProcess:
+        def __init__(self, cmd, env):
+            started.append((cmd, env["OMP_NUM_THREADS"]))
+            out = Path(cmd[cmd.index("--out") + 1])
+            out.mkdir()
+            (out / "verdict.json").write_text(json.dumps({"complete": True, "rule": "r"}))
+
+        def poll(self):
+            return 0
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(verdicts.subprocess, "Popen", FakeProcess)
+    assert verdicts.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path), "--jobs", "2"]) == 0
+    assert [cmd[cmd.index("--out") + 1].rsplit("/", 1)[1] for cmd, _ in started] == ["b", "c"]
+    assert {threads for _, threads in started} == {"1"}
+    assert len(list((tmp_path / "runs").glob("c.interrupted-*"))) == 1
+    record = json.loads((tmp_path / "verdicts.json").read_text())
+    assert list(record["arms"]) == ["a", "b", "c"] and record["not_run"] == []
+    with pytest.raises(SystemExit) as bad:
+        verdicts.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path), "--jobs", "0"])
+    assert bad.value.code == 2 and "--jobs must be an integer in [1, 64], got 0" in capsys.readouterr().err
