@@ -89,9 +89,9 @@ test: $(STAMP)
 # reruns of stored runs exactly only where processor, kernels, threads and torch match the record
 # (began_lite.check_rerun). AVX512 here -> AVX2; AVX2 -> the default kernels, oneDNN at AVX (no FMA:
 # other bits than its AVX2 path and than SSE4.1) and MKL's COMPATIBLE path. oneDNN at AVX rather than
-# SSE4.1 because SSE4.1 is its slowest path: the seven chapters took 1951 s of one core under this set
-# and 2431 s with oneDNN at SSE4.1 (796 s natively; `python -m began_lite.chapters.kernels table`), and
-# with SSE4.1 `.ci/run` took 38 min on CI, over its 35. The SSE4.1 set passes too (kernel-sets/foreign.json).
+# SSE4.1 because SSE4.1 is its slowest path: on the profile at n = 16 the seven chapters took 1951 s of one
+# core under this set and 2431 s with oneDNN at SSE4.1 (796 s natively), and with SSE4.1 `.ci/run` took
+# 38 min on CI, over its 35. The SSE4.1 set passed there; it was not remade at n = 24 (its record retired).
 # `python -m began_lite.chapters.kernels` records what each assert saw under a set (this one:
 # kernel-sets/foreign-avx.json; tests/test_kernels.py checks that the set here has a passing record).
 # tests/test_api.py (the chapters' imports, a second) comes along so that tests/conftest.py orders the work.
